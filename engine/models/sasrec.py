@@ -1,0 +1,97 @@
+"""SASRec (Kang & McAuley, ICDM 2018): causal self-attention over the item sequence.
+
+Inputs are left-padded item ids (0 = padding). Positions are counted from the end of the
+sequence (the last item has position 0), so a sequence gets the same representation whatever
+the amount of left padding or the window length: this is what makes padding invariance hold
+and lets evaluation use a different window than training.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+
+class FeedForward(nnx.Module):
+    def __init__(self, dim: int, hidden: int, dropout: float, rngs: nnx.Rngs):
+        self.up = nnx.Linear(dim, hidden, rngs=rngs)
+        self.down = nnx.Linear(hidden, dim, rngs=rngs)
+        self.dropout = nnx.Dropout(dropout)
+
+    def __call__(self, x, *, rngs: nnx.Rngs | None):
+        h = self.dropout(jax.nn.gelu(self.up(x)), rngs=rngs, deterministic=rngs is None)
+        return self.dropout(self.down(h), rngs=rngs, deterministic=rngs is None)
+
+
+class CausalSelfAttention(nnx.Module):
+    def __init__(self, dim: int, num_heads: int, dropout: float, rngs: nnx.Rngs):
+        if dim % num_heads:
+            raise ValueError(f"model.hidden_dim={dim} is not divisible by model.num_heads={num_heads}")
+        self.num_heads = num_heads
+        self.qkv = nnx.Linear(dim, 3 * dim, rngs=rngs)
+        self.out = nnx.Linear(dim, dim, rngs=rngs)
+        self.dropout = nnx.Dropout(dropout)
+
+    def __call__(self, x, mask, *, rngs: nnx.Rngs | None):
+        b, t, d = x.shape
+        q, k, v = jnp.split(self.qkv(x).reshape(b, t, 3 * self.num_heads, d // self.num_heads), 3, axis=2)
+        h = jax.nn.dot_product_attention(q, k, v, mask=mask).reshape(b, t, d)
+        return self.dropout(self.out(h), rngs=rngs, deterministic=rngs is None)
+
+
+class Block(nnx.Module):
+    """Pre-norm transformer block: x + attn(norm(x)), then x + ffn(norm(x))."""
+
+    def __init__(self, dim: int, num_heads: int, dropout: float, rngs: nnx.Rngs):
+        self.attn_norm = nnx.LayerNorm(dim, rngs=rngs)
+        self.attn = CausalSelfAttention(dim, num_heads, dropout, rngs)
+        self.ffn_norm = nnx.LayerNorm(dim, rngs=rngs)
+        self.ffn = FeedForward(dim, 4 * dim, dropout, rngs)
+
+    def __call__(self, x, mask, *, rngs):
+        x = x + self.attn(self.attn_norm(x), mask, rngs=rngs)
+        return x + self.ffn(self.ffn_norm(x), rngs=rngs)
+
+
+class SASRec(nnx.Module):
+    """Returns hidden states; `item_scores` ties the output layer to the item embeddings."""
+
+    def __init__(self, *, num_items: int, max_len: int, hidden_dim: int = 64, num_blocks: int = 2,
+                 num_heads: int = 1, dropout: float = 0.2, rngs: nnx.Rngs):
+        self.num_items = num_items
+        self.max_len = max_len
+        init = nnx.initializers.truncated_normal(stddev=0.02)
+        self.item_embedding = nnx.Embed(num_items + 1, hidden_dim, embedding_init=init, rngs=rngs)
+        self.position_embedding = nnx.Embed(max_len, hidden_dim, embedding_init=init, rngs=rngs)
+        self.dropout = nnx.Dropout(dropout)
+        self.blocks = nnx.List([Block(hidden_dim, num_heads, dropout, rngs) for _ in range(num_blocks)])
+        self.final_norm = nnx.LayerNorm(hidden_dim, rngs=rngs)
+
+    def __call__(self, items: jax.Array, *, rngs: nnx.Rngs | None = None) -> jax.Array:
+        """items: int [batch, length], left-padded. Returns hidden states [batch, length, dim].
+
+        `rngs=None` means evaluation (no dropout)."""
+        length = items.shape[1]
+        valid = items > 0
+        # Distance from the end of the window, clipped so longer eval windows reuse the last slot.
+        positions = jnp.minimum(jnp.arange(length)[::-1], self.max_len - 1)
+        x = self.item_embedding(items) * jnp.sqrt(self.item_embedding.features).astype(jnp.float32)
+        x = x + self.position_embedding(positions)[None]
+        x = self.dropout(x, rngs=rngs, deterministic=rngs is None) * valid[..., None]
+        causal = jnp.tril(jnp.ones((length, length), bool))
+        # Padding keys are masked; every query may see itself so no attention row is empty.
+        mask = (causal[None] & valid[:, None, :]) | jnp.eye(length, dtype=bool)[None]
+        for block in self.blocks:
+            x = block(x, mask[:, None], rngs=rngs) * valid[..., None]
+        return self.final_norm(x)
+
+    def item_scores(self, hidden: jax.Array) -> jax.Array:
+        """Dot product with every item embedding; column 0 (padding) is never a valid answer."""
+        table = self.item_embedding.embedding[...]
+        scores = hidden @ table.T.astype(hidden.dtype)
+        return scores.at[..., 0].set(-jnp.inf)
+
+    @property
+    def output_table(self) -> jax.Array:
+        return self.item_embedding.embedding[...]

@@ -1,0 +1,44 @@
+"""Next-item losses over hidden states [B, L, D] and an item table [N+1, D] (row 0 = padding).
+
+Targets are item ids with 0 marking positions that carry no target (padding). Both losses return
+(sum of per-position losses, number of target positions) so that a global mean over a sharded
+batch is one division after the reduction."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import optax
+
+
+def full_softmax_cross_entropy(hidden, table, targets, key=None):
+    """Softmax over the whole catalogue (SASRec+/gSASRec 'CE'); the padding row is left out."""
+    logits = jnp.einsum("bld,nd->bln", hidden, table[1:].astype(hidden.dtype),
+                        preferred_element_type=jnp.float32)
+    weight = targets > 0
+    losses = optax.softmax_cross_entropy_with_integer_labels(logits, jnp.maximum(targets - 1, 0))
+    return jnp.sum(losses * weight), jnp.sum(weight)
+
+
+def sampled_binary_cross_entropy(hidden, table, targets, key):
+    """The original SASRec recipe: the positive against one uniformly sampled negative per position.
+
+    Negatives are drawn from all items; a draw equal to the positive is redrawn once by shifting it,
+    which keeps the sampler a single vectorised op."""
+    num_items = table.shape[0] - 1
+    negatives = jax.random.randint(key, targets.shape, 1, num_items + 1)
+    negatives = jnp.where(negatives == targets, negatives % num_items + 1, negatives)
+    pos = jnp.einsum("bld,bld->bl", hidden, table[targets].astype(hidden.dtype), preferred_element_type=jnp.float32)
+    neg = jnp.einsum("bld,bld->bl", hidden, table[negatives].astype(hidden.dtype), preferred_element_type=jnp.float32)
+    weight = targets > 0
+    losses = jax.nn.softplus(-pos) + jax.nn.softplus(neg)
+    return jnp.sum(losses * weight), jnp.sum(weight)
+
+
+LOSSES = {"ce": full_softmax_cross_entropy, "bce": sampled_binary_cross_entropy}
+
+
+def get_loss(name: str):
+    if name not in LOSSES:
+        raise ValueError(f"unknown loss {name!r} (config key train.loss); known: {', '.join(LOSSES)}")
+    return LOSSES[name]

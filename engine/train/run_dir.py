@@ -1,0 +1,92 @@
+"""Files of a run directory: config.json, metrics.jsonl, TensorBoard events, results.json.
+
+Only process 0 writes; every file that is replaced is written to a temporary name first."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import tempfile
+
+import jax
+import ml_collections
+
+# Keys that define the experiment: a workdir holding a checkpoint must agree on all of them.
+IDENTITY_KEYS = ("seed", "data", "split", "model", "train.batch_size", "train.length_buckets", "train.loss")
+
+
+def write_json_atomic(path: pathlib.Path, obj) -> None:
+    path = pathlib.Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w") as f:
+        json.dump(obj, f, indent=2, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in d.items():
+        name = f"{prefix}{key}"
+        out.update(_flatten(value, name + ".") if isinstance(value, dict) else {name: value})
+    return out
+
+
+def config_to_dict(config: ml_collections.ConfigDict) -> dict:
+    # JSON round trip turns tuples into lists, the same as what config.json holds.
+    return json.loads(config.to_json())
+
+
+def check_config(workdir: pathlib.Path, config: ml_collections.ConfigDict) -> None:
+    """Refuse to resume a run directory whose saved experiment differs from this config."""
+    saved_path = workdir / "config.json"
+    if not saved_path.exists():
+        return
+    saved = _flatten(json.loads(saved_path.read_text()))
+    current = _flatten(config_to_dict(config))
+    differ = sorted(k for k in set(saved) | set(current)
+                    if any(k == p or k.startswith(p + ".") for p in IDENTITY_KEYS) and saved.get(k) != current.get(k))
+    if differ:
+        detail = "; ".join(f"{k}: saved {saved.get(k)!r}, now {current.get(k)!r}" for k in differ[:8])
+        raise ValueError(f"{saved_path}: this run directory holds a different experiment ({detail}). "
+                         "Use a new --workdir, or the same config to resume.")
+
+
+def load_config(workdir: pathlib.Path) -> ml_collections.ConfigDict:
+    path = pathlib.Path(workdir) / "config.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: is {workdir} a run directory made by launch.train?")
+    return ml_collections.ConfigDict(json.loads(path.read_text()))
+
+
+class RunLog:
+    """metrics.jsonl plus TensorBoard scalars; a no-op on processes other than 0."""
+
+    def __init__(self, workdir: pathlib.Path, resume_step: int = 0):
+        self.enabled = jax.process_index() == 0
+        self.path = pathlib.Path(workdir) / "metrics.jsonl"
+        self._writer = None
+        if not self.enabled:
+            return
+        if self.path.exists():
+            # Steps after the restored checkpoint are recomputed, so their old lines go.
+            kept = [l for l in self.path.read_text().splitlines() if l and json.loads(l)["step"] <= resume_step]
+            write_lines = "".join(l + "\n" for l in kept)
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(write_lines)
+            os.replace(tmp, self.path)
+        from tensorboardX import SummaryWriter
+        self._writer = SummaryWriter(str(pathlib.Path(workdir) / "tensorboard"))
+
+    def write(self, step: int, split: str, metrics: dict) -> None:
+        if not self.enabled:
+            return
+        with self.path.open("a") as f:
+            f.write(json.dumps({"step": step, "split": split, **metrics}) + "\n")
+        for name, value in metrics.items():
+            self._writer.add_scalar(f"{split}/{name}", value, step)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()

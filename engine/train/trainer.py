@@ -1,0 +1,188 @@
+"""Training of a sequential recommender, top to bottom:
+
+config check → mesh, data, model → optimiser and sharded state → compiled step → checkpoints
+(resume) → loop (step; log at intervals; validate, checkpoint, early-stop) → best checkpoint on
+test → results.json.
+
+The step loop never pulls a device value to the host except at logging and validation intervals.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import statistics
+import time
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+from flax import nnx
+from tqdm import tqdm
+
+from engine.train.checkpoints import RunCheckpoints
+from engine.train.experiment import Experiment, make_optimizer
+from engine.train.losses import get_loss
+from engine.train.run_dir import RunLog, check_config, config_to_dict, write_json_atomic
+from engine.data.pipeline import TrainBatches
+
+
+def _cast_floats(tree, dtype):
+    return jax.tree.map(lambda x: x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x, tree)
+
+
+def make_train_step(exp: Experiment, optimizer, loss_name: str, compute_dtype: str):
+    loss = get_loss(loss_name)
+    dtype = jnp.dtype(compute_dtype)
+    base_key = jax.random.key(exp.config.seed)
+
+    def train_step(state, batch):
+        # Dropout noise is a function of (seed, step): a resumed run draws the same noise.
+        key = jax.random.fold_in(base_key, state["step"])
+
+        def loss_fn(params):
+            model = exp.model(_cast_floats(params, dtype))
+            hidden = model(batch["inputs"], rngs=nnx.Rngs(dropout=key))
+            total, count = loss(hidden, model.output_table, batch["targets"], jax.random.fold_in(key, 1))
+            return total / jnp.maximum(count, 1), count
+
+        (value, count), grads = jax.value_and_grad(loss_fn, has_aux=True)(state["params"])
+        updates, opt_state = optimizer.update(grads, state["opt_state"], state["params"])
+        new_state = {"params": optax.apply_updates(state["params"], updates), "opt_state": opt_state,
+                     "step": state["step"] + 1}
+        sequences = jnp.sum(jnp.any(batch["targets"] > 0, axis=1))
+        return new_state, {"loss": value, "targets": count, "sequences": sequences}
+
+    return jax.jit(train_step, donate_argnums=0)
+
+
+def train(config: ml_collections.ConfigDict, workdir, *, on_step: Callable[[int], None] | None = None) -> dict:
+    """Train (or resume) in `workdir`, then evaluate the best validation checkpoint on test."""
+    workdir = pathlib.Path(workdir)
+    is_main = jax.process_index() == 0
+
+    # --- Run directory: refuse a workdir that holds another experiment, then record this one.
+    check_config(workdir, config)
+    if is_main:
+        workdir.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(workdir / "config.json", config_to_dict(config))
+
+    # --- Mesh, data, model definition.
+    exp = Experiment.create(config)
+    tc = config.train
+    buckets = tuple(tc.length_buckets)
+    batches = TrainBatches(exp.split, tc.batch_size, config.model.max_len, buckets, config.seed)
+    total_steps = tc.max_steps or tc.num_epochs * batches.steps_per_epoch
+    eval_every = tc.eval_every or batches.steps_per_epoch
+
+    # --- Optimiser and state, created with its sharding (parameters replicated over `data`).
+    optimizer = make_optimizer(tc, total_steps)
+    params = exp.init_params()
+    state = jax.jit(lambda p: {"params": p, "opt_state": optimizer.init(p), "step": jnp.zeros((), jnp.int32)},
+                    out_shardings=exp.replicated)(params)
+
+    # --- Checkpoints: resume from the last one when the workdir has it.
+    iterator = batches.iterator(total_steps, prefetch=tc.prefetch)
+    checkpoints = RunCheckpoints(workdir, tc.keep_last)
+    progress = {"best_metric": float("-inf"), "best_step": -1, "bad_evals": 0}
+    restored = checkpoints.restore_last(state, iterator)
+    if restored is not None:
+        state, progress = restored
+    start_step = int(state["step"])
+    log = RunLog(workdir, resume_step=start_step)
+
+    # --- Compiled step, one executable per window length, compiled before the clock starts.
+    step_fn = make_train_step(exp, optimizer, tc.loss, tc.compute_dtype)
+    compile_start = time.perf_counter()
+    local_rows = tc.batch_size // jax.process_count()
+    compiled = {}
+    for length in buckets:
+        spec = jax.ShapeDtypeStruct((tc.batch_size, length), jnp.int32, sharding=exp.batch_sharding)
+        compiled[length] = step_fn.lower(state, {"inputs": spec, "targets": spec}).compile()
+    compile_seconds = time.perf_counter() - compile_start
+
+    def put(batch):
+        return {k: jax.make_array_from_process_local_data(exp.batch_sharding, v) for k, v in batch.items()}
+
+    def validate(step: int) -> bool:
+        """Validation, checkpointing and early stopping; True when training should stop."""
+        metrics, _ = exp.evaluate(state["params"], "valid")
+        log.write(step, "valid", metrics)
+        value = metrics[config.eval.select_metric]
+        if value > progress["best_metric"]:
+            progress.update(best_metric=value, best_step=step, bad_evals=0)
+            checkpoints.save_best(step, state, progress)
+        else:
+            progress["bad_evals"] += 1
+        checkpoints.save_last(step, state, iterator, progress)
+        bar.set_postfix_str(f"valid {config.eval.select_metric}={value:.4f} best={progress['best_metric']:.4f}"
+                            f"@{progress['best_step']}")
+        return progress["bad_evals"] >= tc.patience
+
+    # --- Loop.
+    bar = tqdm(total=total_steps, initial=start_step, disable=not is_main, desc="train", unit="step",
+               dynamic_ncols=True)
+    pending, windows = [], []
+    data_seconds, window_start = 0.0, time.perf_counter()
+    train_start = time.perf_counter()
+    step = start_step
+    stopped_early = progress["bad_evals"] >= tc.patience
+    while step < total_steps and not stopped_early:
+        fetch_start = time.perf_counter()
+        batch = next(iterator)
+        data_seconds += time.perf_counter() - fetch_start
+        assert batch["inputs"].shape[0] == local_rows
+        state, metrics = compiled[batch["inputs"].shape[1]](state, put(batch))
+        pending.append(metrics)
+        step += 1
+        if on_step is not None:
+            on_step(step)
+
+        if step % tc.log_every == 0 or step == total_steps:
+            fetched = jax.device_get(pending)  # the only host sync between validations
+            seconds = time.perf_counter() - window_start
+            sequences = sum(int(m["sequences"]) for m in fetched)
+            targets = sum(int(m["targets"]) for m in fetched)
+            loss = sum(float(m["loss"]) * int(m["targets"]) for m in fetched) / max(targets, 1)
+            windows.append((len(fetched), seconds))
+            log.write(step, "train", {"loss": loss, "sequences_per_s": sequences / seconds,
+                                      "targets_per_s": targets / seconds, "steps_per_s": len(fetched) / seconds,
+                                      "data_seconds": data_seconds})
+            bar.update(len(fetched))
+            bar.set_description_str(f"train loss={loss:.4f} {sequences / seconds:.0f} seq/s")
+            pending, data_seconds = [], 0.0
+            window_start = time.perf_counter()
+
+        if step % eval_every == 0 or step == total_steps:
+            if pending:
+                jax.block_until_ready(pending)
+            stopped_early = validate(step)
+            window_start = time.perf_counter()  # validation time is not step time
+    bar.close()
+    train_seconds = time.perf_counter() - train_start
+
+    # --- Best checkpoint on validation, evaluated once on test.
+    checkpoints.last.wait_until_finished()
+    checkpoints.best.wait_until_finished()
+    best = checkpoints.restore_best(state)
+    if best is None:
+        raise RuntimeError(f"{workdir}: no validation checkpoint was written (total_steps={total_steps})")
+    best_state, best_progress = best
+    results = {"protocol": config.split.protocol, "seed": config.seed, "model": config.model.name,
+               "dataset": config.data.name, "best_step": best_progress["best_step"], "steps": step,
+               "stopped_early": stopped_early}
+    for split_name in ("valid", "test"):
+        results[split_name], _ = exp.evaluate(best_state["params"], split_name)
+        log.write(best_progress["best_step"], f"best_{split_name}", results[split_name])
+    # Steady state: the median logging window after the first one (which holds warm-up effects).
+    rates = [n / s for n, s in windows[1:]] or [n / s for n, s in windows]
+    results["timing"] = {"train_wall_seconds": train_seconds, "compile_seconds": compile_seconds,
+                         "steady_steps_per_second": statistics.median(rates) if rates else None,
+                         "devices": jax.device_count(), "platform": jax.devices()[0].platform,
+                         "resumed_from_step": start_step}
+    if is_main:
+        write_json_atomic(workdir / "results.json", results)
+    checkpoints.close()
+    log.close()
+    return results

@@ -1,0 +1,26 @@
+"""What the entry points share: turning expected failures into one clear line, printing results."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from engine.data.errors import DataError
+
+
+def run_guarded(fn):
+    """Bad input (data, config, run directory) ends the program with its message, not a traceback."""
+    try:
+        return fn()
+    except (DataError, ValueError, KeyError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+
+
+def print_results(results: dict, workdir) -> None:
+    for split in ("valid", "test"):
+        if split in results:
+            row = "  ".join(f"{k}={v:.4f}" for k, v in results[split].items())
+            print(f"{split}: {row}")
+    print(json.dumps({k: v for k, v in results.items() if k not in ("valid", "test")}))
+    print(f"run directory: {workdir}")

@@ -1,0 +1,29 @@
+"""Train a sequential recommender and evaluate its best validation checkpoint on test.
+
+    python -m launch.train --config configs/sasrec.py:ml-1m --workdir runs/sasrec-ml-1m \
+        [--config.seed=1 --config.train.batch_size=256 ...]
+
+Re-running with the same --workdir resumes from its last checkpoint."""
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+config_flags.DEFINE_config_file("config", None, "Config file and preset, e.g. configs/sasrec.py:ml-1m.",
+                                lock_config=True)
+flags.DEFINE_string("workdir", None, "Run directory (created; resumed if it holds a checkpoint).")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    logging.set_verbosity(logging.WARNING)  # orbax reports every file it writes at INFO
+    from launch.common import print_results, run_guarded
+    from engine.train.trainer import train
+
+    results = run_guarded(lambda: train(flags.FLAGS.config, flags.FLAGS.workdir))
+    print_results(results, flags.FLAGS.workdir)
+
+
+if __name__ == "__main__":
+    app.run(main)

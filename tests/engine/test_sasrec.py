@@ -1,0 +1,56 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from engine.models.sasrec import SASRec
+
+
+def make(max_len=8):
+    return SASRec(num_items=30, max_len=max_len, hidden_dim=16, num_blocks=2, num_heads=2, dropout=0.3,
+                  rngs=nnx.Rngs(0))
+
+
+def test_causal_a_later_item_does_not_change_earlier_outputs():
+    model = make()
+    seq = jnp.array([[0, 0, 3, 7, 9, 11, 4, 2]])
+    changed = seq.at[0, 5].set(25)
+    a, b = model(seq), model(changed)
+    np.testing.assert_allclose(a[0, :5], b[0, :5], atol=1e-6)
+    assert not np.allclose(a[0, 5:], b[0, 5:])
+
+
+def test_padding_invariance_across_window_lengths():
+    # The same 4 items in a window of 8 and of 6: identical outputs at the real positions.
+    model = make(max_len=8)
+    long = model(jnp.array([[0, 0, 0, 0, 5, 6, 7, 8]]))
+    short = model(jnp.array([[0, 0, 5, 6, 7, 8]]))
+    np.testing.assert_allclose(long[0, 4:], short[0, 2:], atol=1e-5)
+
+
+def test_padding_embedding_does_not_leak_into_real_positions():
+    model = make()
+    seq = jnp.array([[0, 0, 0, 5, 6, 7, 8, 9]])
+    before = model(seq)
+    table = model.item_embedding.embedding
+    table[...] = table[...].at[0].set(100.0)  # whatever the padding row holds, it is masked out
+    after = model(seq)
+    assert np.all(np.isfinite(after))
+    np.testing.assert_allclose(before[0, 3:], after[0, 3:], atol=1e-5)
+
+
+def test_dropout_only_in_training_mode():
+    model = make()
+    seq = jnp.array([[0, 1, 2, 3, 4, 5, 6, 7]])
+    np.testing.assert_allclose(model(seq), model(seq))
+    a = model(seq, rngs=nnx.Rngs(dropout=jax.random.key(1)))
+    b = model(seq, rngs=nnx.Rngs(dropout=jax.random.key(2)))
+    assert not np.allclose(a, b)
+
+
+def test_item_scores_tied_to_embeddings_and_padding_excluded():
+    model = make()
+    hidden = model(jnp.array([[0, 0, 0, 0, 1, 2, 3, 4]]))[:, -1]
+    scores = model.item_scores(hidden)
+    assert scores.shape == (1, 31) and scores[0, 0] == -jnp.inf
+    np.testing.assert_allclose(scores[0, 1:], hidden[0] @ model.output_table[1:].T, rtol=1e-5)
