@@ -41,10 +41,13 @@ class Split:
         return getattr(self, name)
 
 
-PROTOCOLS = ("loo_full",)
+PROTOCOLS = ("loo_full", "temporal_sessions")
 
 
 def make_split(dataset, protocol: str) -> Split:
+    if protocol == "temporal_sessions":
+        from engine.data.temporal import temporal_sessions  # temporal.py builds on this module's classes
+        return temporal_sessions(dataset)
     if protocol != "loo_full":
         raise ValueError(f"unknown protocol {protocol!r} (config key split.protocol); known: {', '.join(PROTOCOLS)}")
     return leave_one_out(dataset)
