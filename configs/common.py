@@ -61,7 +61,8 @@ PRESETS = {
     # The SASRec benchmark file (6,040 users, 3,416 items), the reference setting for SASRec+CE.
     "ml-1m": dict(data=dict(name="ml-1m-sasrec"),
                   model=dict(max_len=200, dropout=0.2),
-                  train=dict(length_buckets=(50, 100, 200))),
+                  train=dict(length_buckets=(50, 100, 200), learning_rate=3e-3, warmup_steps=200,
+                             eval_every=100, patience=5)),
     # Raw ratings.dat with 5-core filtering.
     "ml-1m-raw": dict(data=dict(name="ml-1m", user_core=5, item_core=5, dedup=True),
                       model=dict(max_len=200, dropout=0.2),

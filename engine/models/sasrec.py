@@ -12,6 +12,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from engine.models.base import SequentialModel
+
 
 class FeedForward(nnx.Module):
     def __init__(self, dim: int, hidden: int, dropout: float, rngs: nnx.Rngs):
@@ -54,7 +56,7 @@ class Block(nnx.Module):
         return x + self.ffn(self.ffn_norm(x), rngs=rngs)
 
 
-class SASRec(nnx.Module):
+class SASRec(SequentialModel):
     """Returns hidden states; `item_scores` ties the output layer to the item embeddings."""
 
     def __init__(self, *, num_items: int, max_len: int, hidden_dim: int = 64, num_blocks: int = 2,

@@ -73,8 +73,9 @@ class Experiment:
     def scores(self, params, inputs):
         """Scores of every item (column 0 = padding) after the last position of each prompt."""
         model = self.model(params)
-        hidden = model(inputs)[:, -1]
-        return jnp.einsum("bd,nd->bn", hidden, model.output_table, preferred_element_type=jnp.float32)
+        hidden = model(model.prompt(inputs))[:, -1]
+        scores = jnp.einsum("bd,nd->bn", hidden, model.output_table, preferred_element_type=jnp.float32)
+        return scores if model.output_bias is None else scores + model.output_bias
 
     @property
     def rank_fn(self):

@@ -43,8 +43,9 @@ def make_train_step(exp: Experiment, optimizer, loss_name: str, compute_dtype: s
 
         def loss_fn(params):
             model = exp.model(_cast_floats(params, dtype))
-            hidden = model(batch["inputs"], rngs=nnx.Rngs(dropout=key))
-            total, count = loss(hidden, model.output_table, batch["targets"], jax.random.fold_in(key, 1))
+            inputs, targets = model.training_pairs(batch["inputs"], batch["targets"], jax.random.fold_in(key, 2))
+            hidden = model(inputs, rngs=nnx.Rngs(dropout=key))
+            total, count = loss(hidden, model.output_table, targets, jax.random.fold_in(key, 1), model.output_bias)
             return total / jnp.maximum(count, 1), count
 
         (value, count), grads = jax.value_and_grad(loss_fn, has_aux=True)(state["params"])
@@ -85,7 +86,7 @@ def train(config: ml_collections.ConfigDict, workdir, *, on_step: Callable[[int]
     # --- Checkpoints: resume from the last one when the workdir has it.
     iterator = batches.iterator(total_steps, prefetch=tc.prefetch)
     checkpoints = RunCheckpoints(workdir, tc.keep_last)
-    progress = {"best_metric": float("-inf"), "best_step": -1, "bad_evals": 0}
+    progress = {"best_metric": float("-inf"), "best_step": -1, "bad_evals": 0, "train_seconds": 0.0}
     restored = checkpoints.restore_last(state, iterator)
     if restored is not None:
         state, progress = restored
@@ -108,7 +109,9 @@ def train(config: ml_collections.ConfigDict, workdir, *, on_step: Callable[[int]
     def validate(step: int) -> bool:
         """Validation, checkpointing and early stopping; True when training should stop."""
         metrics, _ = exp.evaluate(state["params"], "valid")
-        log.write(step, "valid", metrics)
+        # Wall time spent training up to this validation, summed over resumed sessions (time to quality).
+        progress["train_seconds"] = seconds_before + time.perf_counter() - train_start
+        log.write(step, "valid", {**metrics, "train_seconds": progress["train_seconds"]})
         value = metrics[config.eval.select_metric]
         if value > progress["best_metric"]:
             progress.update(best_metric=value, best_step=step, bad_evals=0)
@@ -126,6 +129,7 @@ def train(config: ml_collections.ConfigDict, workdir, *, on_step: Callable[[int]
     pending, windows = [], []
     data_seconds, window_start = 0.0, time.perf_counter()
     train_start = time.perf_counter()
+    seconds_before = progress.get("train_seconds", 0.0)
     step = start_step
     stopped_early = progress["bad_evals"] >= tc.patience
     while step < total_steps and not stopped_early:
@@ -177,7 +181,7 @@ def train(config: ml_collections.ConfigDict, workdir, *, on_step: Callable[[int]
         log.write(best_progress["best_step"], f"best_{split_name}", results[split_name])
     # Steady state: the median logging window after the first one (which holds warm-up effects).
     rates = [n / s for n, s in windows[1:]] or [n / s for n, s in windows]
-    results["timing"] = {"train_wall_seconds": train_seconds, "compile_seconds": compile_seconds,
+    results["timing"] = {"train_wall_seconds": seconds_before + train_seconds, "compile_seconds": compile_seconds,
                          "steady_steps_per_second": statistics.median(rates) if rates else None,
                          "devices": jax.device_count(), "platform": jax.devices()[0].platform,
                          "resumed_from_step": start_step}

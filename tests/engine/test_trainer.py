@@ -80,3 +80,13 @@ def test_workdir_of_another_experiment_is_refused(uninterrupted):
     with pytest.raises(ValueError, match=r"config.json.*model.hidden_dim: saved 16, now 32"):
         train(other, workdir)
     assert sorted(p.name for p in workdir.rglob("*")) == before  # nothing written
+
+
+def test_bfloat16_compute_trains(tiny_config, tmp_path):
+    tiny_config.train.compute_dtype = "bfloat16"
+    tiny_config.train.max_steps = 10
+    tiny_config.train.eval_every = 10
+    results = train(tiny_config, tmp_path / "bf16")
+    losses = [l for _, l in train_losses(tmp_path / "bf16")]
+    assert all(np.isfinite(losses)) and losses[-1] < losses[0]
+    assert results["valid"]["NDCG@10"] > 0.0

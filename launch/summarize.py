@@ -1,0 +1,54 @@
+"""Mean ± std over run directories (seeds) of the metrics in their results.json.
+
+    python -m launch.summarize runs/sasrec-ml-1m-s0 runs/sasrec-ml-1m-s1 runs/sasrec-ml-1m-s2
+
+Runs must agree on dataset, protocol and model; the table names the protocol."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import sys
+
+import numpy as np
+
+DEFAULT_METRICS = ("NDCG@10", "HR@10", "MRR@10", "NDCG@20", "HR@20")
+
+
+def summarize(run_dirs, split: str = "test", metrics=DEFAULT_METRICS) -> str:
+    results = []
+    for d in run_dirs:
+        path = pathlib.Path(d) / "results.json"
+        if not path.exists():
+            raise FileNotFoundError(f"{path} not found: has the run in {d} finished?")
+        results.append(json.loads(path.read_text()))
+    for key in ("dataset", "protocol", "model"):
+        values = {r[key] for r in results}
+        if len(values) > 1:
+            raise ValueError(f"runs disagree on {key}: {sorted(values)}")
+    head = results[0]
+    lines = [f"{head['model']} on {head['dataset']}, protocol {head['protocol']}, {split}, "
+             f"{len(results)} seeds ({', '.join(str(r['seed']) for r in results)}), best checkpoint by validation",
+             "", "| " + " | ".join(metrics) + " |", "|" + "---|" * len(metrics)]
+    cells = []
+    for m in metrics:
+        values = np.array([r[split][m] for r in results])
+        cells.append(f"{values.mean():.4f} ± {values.std(ddof=1) if len(values) > 1 else 0.0:.4f}")
+    lines.append("| " + " | ".join(cells) + " |")
+    timing = [r.get("timing", {}) for r in results]
+    if all("train_wall_seconds" in t for t in timing):
+        wall = np.array([t["train_wall_seconds"] for t in timing]) / 60
+        rate = np.array([t["steady_steps_per_second"] for t in timing])
+        lines += ["", f"training wall time {wall.mean():.1f} ± {wall.std():.1f} min; steady state "
+                  f"{rate.mean():.2f} ± {rate.std():.2f} steps/s on {timing[0]['platform']} "
+                  f"× {timing[0]['devices']}; best steps {[r['best_step'] for r in results]}"]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    try:
+        print(summarize(sys.argv[1:]))
+    except (FileNotFoundError, ValueError) as error:
+        sys.exit(f"error: {error}")
