@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from flax import nnx
 
+from engine.models.bert4rec import BERT4Rec
+from engine.models.fmlprec import FMLPRec
+from engine.models.gru4rec import GRU4Rec
+from engine.models.lrurec import LRURec
 from engine.models.sasrec import SASRec
 
-MODELS = {"sasrec": SASRec}
+MODELS = {"sasrec": SASRec, "bert4rec": BERT4Rec, "gru4rec": GRU4Rec, "lrurec": LRURec, "fmlprec": FMLPRec}
 
 
 def build_model(model_config, num_items: int, rngs: nnx.Rngs) -> nnx.Module:
