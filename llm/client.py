@@ -1,0 +1,328 @@
+"""One client for OpenAI-compatible LLM servers: SGLang in production, llama.cpp's server on CPUs.
+
+    client = LLMClient("http://127.0.0.1:30000", model="...", cache=AnswerCache.in_run_dir(workdir))
+    answers = client.run([chat_request(p, max_tokens=64) for p in prompts])   # at most N in flight
+    answer = client.chat("Describe this movie ...", max_tokens=64, top_logprobs=5)
+
+Everything goes through `arun`: an asyncio batch with a semaphore bounding the requests in flight, each
+request retried with exponential backoff and jitter when the failure is one a retry can fix (timeouts,
+dropped or refused connections, 5xx, 429) and not otherwise (other 4xx: the request itself is wrong).
+Answers come from the cache when it has them and go into it as soon as they arrive, so a killed run loses
+at most the requests that were in flight. `usage` counts calls, retries, cache hits, tokens and seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import random
+import time
+from collections.abc import Sequence
+from typing import Literal
+
+import httpx
+
+from llm.cache import AnswerCache, cache_key, is_cacheable
+from llm.calls import (
+    CHAT,
+    COMPLETIONS,
+    Answer,
+    Request,
+    chat_request,
+    completion_request,
+    embedding_request,
+    parse_answer,
+)
+from llm.errors import BadResponse, LLMError, RequestFailed, ServerUnavailable
+
+Dialect = Literal["openai", "llama_cpp"]
+
+
+@dataclasses.dataclass
+class Usage:
+    """Running totals; subtract a copy taken before a stage to get that stage's cost."""
+
+    requests: int = 0  # answers asked for
+    calls: int = 0  # HTTP requests sent, retries included (0 for a fully cached re-run)
+    retries: int = 0
+    cache_hits: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0  # summed latency of the HTTP calls
+
+    def copy(self) -> Usage:
+        return dataclasses.replace(self)
+
+    def __sub__(self, other: Usage) -> Usage:
+        return Usage(**{f.name: getattr(self, f.name) - getattr(other, f.name) for f in dataclasses.fields(self)})
+
+
+def trust_env(url: str) -> bool:
+    """Whether httpx may apply HTTP(S)_PROXY and friends: not for a server on this machine, which a cluster's
+    proxy settings would otherwise send out through the proxy and fail to reach."""
+    return httpx.URL(url).host not in ("127.0.0.1", "localhost", "::1")
+
+
+def normalize_url(base_url: str) -> str:
+    """Accept both the server root and the OpenAI-style ".../v1" base; keep the root."""
+    url = (base_url or "").strip().rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(f"LLM server URL must start with http:// or https://, got {base_url!r}")
+    return url.removesuffix("/v1")
+
+
+class LLMClient:
+    """Client for one server and model.
+
+    dialect: "openai" (SGLang, vLLM, OpenAI) or "llama_cpp", whose server spells JSON-schema output as
+      {"type": "json_object", "schema": ...} and has no regex constraint.
+    model: the model name sent with every request; None asks the server (GET /v1/models) once, which costs
+      one call even on a fully cached re-run, so pass it where that matters.
+    """
+
+    def __init__(self, base_url: str, model: str | None = None, *, cache: AnswerCache | None = None,
+                 dialect: Dialect = "openai", max_concurrency: int = 8, timeout: float = 120.0,
+                 max_retries: int = 4, backoff: float = 0.5, max_backoff: float = 30.0,
+                 api_key: str | None = None, embedding_model: str | None = None):
+        if dialect not in ("openai", "llama_cpp"):
+            raise ValueError(f"dialect must be 'openai' or 'llama_cpp', got {dialect!r}")
+        if max_concurrency < 1 or max_retries < 0 or timeout <= 0:
+            raise ValueError(f"need max_concurrency >= 1, max_retries >= 0, timeout > 0; got {max_concurrency}, "
+                             f"{max_retries}, {timeout}")
+        self.base_url = normalize_url(base_url)
+        self.model = model
+        self.embedding_model = embedding_model
+        self.cache = cache
+        self.dialect = dialect
+        self.max_concurrency = max_concurrency
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.usage = Usage()
+
+    # ---- synchronous API: wrappers that run the async one to completion ------------------------------------
+
+    def run(self, requests: Sequence[Request], *, return_exceptions: bool = False) -> list:
+        return _run_sync(self.arun(requests, return_exceptions=return_exceptions))
+
+    def chat(self, messages, **params) -> Answer:
+        return self.run([chat_request(messages, **params)])[0]
+
+    def complete(self, prompt: str, **params) -> Answer:
+        return self.run([completion_request(prompt, **params)])[0]
+
+    def embed(self, texts: Sequence[str], *, batch_size: int = 64) -> list[list[float]]:
+        return _run_sync(self.aembed(texts, batch_size=batch_size))
+
+    def models(self) -> list[str]:
+        return _run_sync(self.amodels())
+
+    # ---- asynchronous API ------------------------------------------------------------------------------------
+
+    async def achat(self, messages, **params) -> Answer:
+        return (await self.arun([chat_request(messages, **params)]))[0]
+
+    async def acomplete(self, prompt: str, **params) -> Answer:
+        return (await self.arun([completion_request(prompt, **params)]))[0]
+
+    async def amodels(self) -> list[str]:
+        async with self._session() as http:
+            return await self._models(http)
+
+    async def arun(self, requests: Sequence[Request], *, return_exceptions: bool = False) -> list:
+        """Answers in the order of `requests`. With return_exceptions, a request that fails holds its LLMError
+        and the rest still run; otherwise the first failure cancels the batch and is raised (answers that
+        arrived before it are already cached, so a re-run continues from there)."""
+        requests = list(requests)
+        for r in requests:
+            if r.endpoint not in (CHAT, COMPLETIONS):
+                raise ValueError(f"run() answers chat and completion requests; use embed() for {r.endpoint}")
+        if not requests:
+            return []
+        self.usage.requests += len(requests)
+        results: list = [None] * len(requests)
+        async with self._session() as http:
+            model = self.model or await self._default_model(http)
+            # Plan first (bodies, keys, cache look-ups), so a request the server dialect cannot express fails
+            # before anything is sent.
+            bodies = [self._wire_body(r, model) for r in requests]
+            keys = [cache_key(r.endpoint, b, r.sample_index) if is_cacheable(b, r.sample_index) else None
+                    for r, b in zip(requests, bodies)]
+            semaphore = asyncio.Semaphore(self.max_concurrency)
+            owners: dict[str, int] = {}  # key -> index of the request that makes the call
+            followers: list[tuple[int, int]] = []  # (index, owner index) of identical cacheable requests
+            tasks: dict[int, asyncio.Task] = {}
+            for i, (request, body, key) in enumerate(zip(requests, bodies, keys)):
+                if key is not None and self.cache is not None and key in self.cache:
+                    results[i] = parse_answer(request.endpoint, self.cache.get(key), True, self._source(request))
+                    self.usage.cache_hits += 1
+                elif key is not None and key in owners:
+                    followers.append((i, owners[key]))
+                    self.usage.cache_hits += 1
+                else:
+                    if key is not None:
+                        owners[key] = i
+                    tasks[i] = asyncio.create_task(self._answer(http, semaphore, request, body, key))
+            try:
+                done = await asyncio.gather(*tasks.values(), return_exceptions=return_exceptions)
+            finally:
+                # On the first failure, stop the rest rather than leave them running against a closed session.
+                for task in tasks.values():
+                    task.cancel()
+                await asyncio.gather(*tasks.values(), return_exceptions=True)
+            for i, outcome in zip(tasks, done):
+                if isinstance(outcome, BaseException) and not isinstance(outcome, LLMError):
+                    raise outcome
+                results[i] = outcome
+            for i, owner in followers:
+                shared = results[owner]
+                results[i] = shared if isinstance(shared, BaseException) else dataclasses.replace(shared, cached=True)
+        return results
+
+    async def aembed(self, texts: Sequence[str], *, batch_size: int = 64) -> list[list[float]]:
+        """Embeddings of `texts`, in order, sent in chunks of batch_size with the usual concurrency and retries.
+        Not cached: they are cheap next to generation, and stages keep them as .npy artifacts anyway."""
+        texts = list(texts)
+        chunks = [embedding_request(texts[i:i + batch_size]) for i in range(0, len(texts), batch_size)]
+        async with self._session() as http:
+            model = self.embedding_model or self.model or await self._default_model(http)
+            semaphore = asyncio.Semaphore(self.max_concurrency)
+
+            async def one(request: Request) -> list[list[float]]:
+                async with semaphore:
+                    response = await self._post(http, request, {"model": model, **request.body})
+                try:
+                    data = sorted(response["data"], key=lambda d: d["index"])
+                    if data and data[0]["embedding"] and isinstance(data[0]["embedding"][0], list):
+                        raise BadResponse(f"{self._source(request)}: the server returned one vector per token, "
+                                          f"i.e. it does no pooling; start it with a pooling type (llama.cpp: "
+                                          f"LlamaCppServer(embedding=True) sets mean pooling)")
+                    vectors = [list(map(float, d["embedding"])) for d in data]
+                except (KeyError, TypeError, ValueError) as error:
+                    raise BadResponse(f"{self._source(request)}: not an embeddings response: "
+                                      f"{str(response)[:300]}") from error
+                if len(vectors) != len(request.body["input"]):
+                    raise BadResponse(f"{self._source(request)}: {len(vectors)} embeddings for "
+                                      f"{len(request.body['input'])} inputs")
+                return vectors
+
+            parts = await asyncio.gather(*(one(c) for c in chunks))
+        return [v for part in parts for v in part]
+
+    # ---- internals -------------------------------------------------------------------------------------------
+
+    def _session(self) -> httpx.AsyncClient:
+        # A fresh connection pool per batch: the sync wrappers run each batch in its own event loop, and an
+        # httpx client cannot outlive the loop it was used in.
+        limits = httpx.Limits(max_connections=self.max_concurrency, max_keepalive_connections=self.max_concurrency)
+        return httpx.AsyncClient(timeout=self.timeout, limits=limits, headers=self.headers,
+                                 trust_env=trust_env(self.base_url))
+
+    def _source(self, request: Request) -> str:
+        return f"{self.base_url}/v1/{request.endpoint}: {request.describe()}"
+
+    def _wire_body(self, request: Request, model: str) -> dict:
+        """The body exactly as sent (and as keyed in the cache), in this server's dialect."""
+        body = {"model": model, **request.body}
+        if self.dialect == "llama_cpp":
+            if "regex" in body:
+                raise ValueError(f"{self._source(request)}: llama.cpp's server has no regex-constrained decoding "
+                                 f"(it would ignore the field); use json_schema or an SGLang server")
+            fmt = body.get("response_format")
+            if fmt and fmt.get("type") == "json_schema":
+                body["response_format"] = {"type": "json_object", "schema": fmt["json_schema"]["schema"]}
+        return body
+
+    async def _answer(self, http, semaphore, request: Request, body: dict, key: str | None) -> Answer:
+        async with semaphore:
+            response = await self._post(http, request, body)
+        answer = parse_answer(request.endpoint, response, False, self._source(request))
+        self.usage.prompt_tokens += answer.prompt_tokens
+        self.usage.completion_tokens += answer.completion_tokens
+        if key is not None and self.cache is not None:
+            self.cache.put(key, request.endpoint, body, request.sample_index, response)
+        return answer
+
+    async def _post(self, http: httpx.AsyncClient, request: Request, body: dict) -> dict:
+        url = f"{self.base_url}/v1/{request.endpoint}"
+        timeout = request.timeout or self.timeout
+        last_error, retry_after = "", None
+        for attempt in range(self.max_retries + 1):
+            if attempt:
+                self.usage.retries += 1
+                await asyncio.sleep(self._delay(attempt, retry_after))
+            self.usage.calls += 1
+            start = time.perf_counter()
+            try:
+                response = await http.post(url, json=body, timeout=timeout)
+            except httpx.TimeoutException as error:
+                last_error, retry_after = f"timed out after {timeout:g}s ({type(error).__name__})", None
+                continue
+            except httpx.TransportError as error:  # refused, reset, closed without a response
+                last_error, retry_after = f"connection failed ({type(error).__name__}: {error})", None
+                continue
+            finally:
+                self.usage.seconds += time.perf_counter() - start
+            status = response.status_code
+            if status >= 500 or status == 429:  # overloaded or broken for now: worth another try
+                last_error = f"HTTP {status}: {response.text[:300]}"
+                retry_after = _retry_after(response)
+                continue
+            if status >= 400:
+                raise RequestFailed(f"{url} rejected {request.describe()}: HTTP {status}: {response.text[:500]}",
+                                    status)
+            try:
+                return response.json()
+            except ValueError as error:
+                raise BadResponse(f"{url}: {request.describe()}: HTTP {status} with a body that is not JSON: "
+                                  f"{response.text[:300]!r}") from error
+        raise ServerUnavailable(f"LLM server {self.base_url} unavailable: POST {url} failed "
+                                f"{self.max_retries + 1} time(s) for {request.describe()}; last error: {last_error}")
+
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
+        # Exponential backoff with "equal jitter": at least half the step, so retries really back off, plus a
+        # random half so a batch of requests that failed together does not come back together.
+        step = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
+        delay = step / 2 + random.uniform(0, step / 2)
+        return max(delay, min(retry_after, self.max_backoff)) if retry_after else delay
+
+    async def _models(self, http: httpx.AsyncClient) -> list[str]:
+        url = f"{self.base_url}/v1/models"
+        try:
+            response = await http.get(url, timeout=min(self.timeout, 30.0))
+        except httpx.HTTPError as error:
+            raise ServerUnavailable(f"LLM server {self.base_url} unavailable: GET {url} failed "
+                                    f"({type(error).__name__}: {error})") from error
+        if response.status_code != 200:
+            raise ServerUnavailable(f"LLM server {self.base_url} unhealthy: GET {url} returned HTTP "
+                                    f"{response.status_code}: {response.text[:300]}")
+        try:
+            return [m["id"] for m in response.json()["data"]]
+        except (ValueError, KeyError, TypeError) as error:
+            raise BadResponse(f"GET {url}: not a model list: {response.text[:300]!r}") from error
+
+    async def _default_model(self, http: httpx.AsyncClient) -> str:
+        ids = await self._models(http)
+        if not ids:
+            raise BadResponse(f"GET {self.base_url}/v1/models: the server serves no model")
+        self.model = ids[0]
+        return self.model
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    try:
+        return float(response.headers.get("retry-after", ""))
+    except ValueError:
+        return None
+
+
+def _run_sync(coroutine):
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    coroutine.close()
+    raise LLMError("the synchronous LLMClient methods cannot run inside an event loop; await the a-prefixed "
+                   "methods (arun, achat, acomplete, aembed) instead")

@@ -1,0 +1,100 @@
+"""Request building and answer parsing on hand-written server responses (both OpenAI logprob formats)."""
+
+import math
+
+import pytest
+
+from llm.calls import CHAT, COMPLETIONS, chat_request, completion_request, parse_answer
+from llm.client import LLMClient, normalize_url
+from llm.errors import BadResponse
+
+
+def test_chat_request_body():
+    r = chat_request("hi", max_tokens=8, top_logprobs=3, json_schema={"type": "object"}, stop="\n", seed=1,
+                     extra_body={"top_k": 5})
+    assert r.endpoint == CHAT
+    assert r.body["messages"] == [{"role": "user", "content": "hi"}]
+    assert r.body["logprobs"] is True and r.body["top_logprobs"] == 3
+    assert r.body["response_format"]["json_schema"]["schema"] == {"type": "object"}
+    assert r.body["stop"] == ["\n"] and r.body["seed"] == 1 and r.body["top_k"] == 5
+    assert chat_request("hi", regex=r"(Yes|No)").body["regex"] == "(Yes|No)"
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"messages": [{"role": "user"}]}, "message 0"),
+    ({"messages": []}, "at least one message"),
+    ({"messages": "hi", "max_tokens": 0}, "max_tokens"),
+    ({"messages": "hi", "temperature": -1}, "temperature"),
+    ({"messages": "hi", "json_schema": {"type": "object"}, "regex": "a"}, "not both"),
+])
+def test_bad_chat_requests_are_rejected(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        chat_request(**kwargs)
+
+
+def test_dialects_spell_json_schema_differently_and_llama_cpp_refuses_regex():
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}}}
+    r = chat_request("hi", json_schema=schema)
+    openai = LLMClient("http://127.0.0.1:1/v1/", "m")._wire_body(r, "m")
+    assert openai["response_format"]["type"] == "json_schema" and openai["model"] == "m"
+    llama = LLMClient("http://127.0.0.1:1", "m", dialect="llama_cpp")._wire_body(r, "m")
+    assert llama["response_format"] == {"type": "json_object", "schema": schema}
+    with pytest.raises(ValueError, match=r"127\.0\.0\.1:1/v1/chat/completions.*regex"):
+        LLMClient("http://127.0.0.1:1", "m", dialect="llama_cpp")._wire_body(chat_request("hi", regex="a"), "m")
+
+
+def test_url_normalisation():
+    assert normalize_url("http://h:1/v1/") == "http://h:1"
+    with pytest.raises(ValueError, match="'h:1'"):
+        normalize_url("h:1")
+
+
+def test_parse_chat_logprobs():
+    response = {"choices": [{"message": {"content": "Yes"}, "finish_reason": "stop", "logprobs": {"content": [
+        {"token": "Yes", "logprob": -0.1, "top_logprobs": [{"token": "Yes", "logprob": -0.1},
+                                                           {"token": "No", "logprob": -2.4}]}]}}],
+                "usage": {"prompt_tokens": 7, "completion_tokens": 1}}
+    a = parse_answer(CHAT, response, False, "src")
+    assert a.text == "Yes" and a.prompt_tokens == 7 and a.completion_tokens == 1
+    assert a.logprobs[0].top == {"Yes": -0.1, "No": -2.4}
+
+
+def test_parse_completion_logprobs():
+    response = {"choices": [{"text": " No", "finish_reason": "length", "logprobs": {
+        "tokens": [" No"], "token_logprobs": [None], "top_logprobs": [{" No": -0.3, " Yes": -1.5}]}}]}
+    a = parse_answer(COMPLETIONS, response, True, "src")
+    assert a.cached and a.text == " No" and math.isnan(a.logprobs[0].logprob)
+    assert a.logprobs[0].top[" Yes"] == -1.5
+
+
+def test_malformed_response_and_bad_json_name_the_source():
+    with pytest.raises(BadResponse, match="http://x/v1/chat/completions"):
+        parse_answer(CHAT, {"error": "boom"}, False, "http://x/v1/chat/completions: req")
+    a = parse_answer(COMPLETIONS, {"choices": [{"text": '{"a": ', "finish_reason": "length"}]}, False, "SRC")
+    with pytest.raises(BadResponse, match=r"SRC: answer is not valid JSON \(cut off by max_tokens\)"):
+        a.json()
+
+
+def test_completion_request():
+    r = completion_request("Q: 2+2=\nA:", max_tokens=4, top_logprobs=2)
+    assert r.endpoint == COMPLETIONS and r.body["logprobs"] == 2
+    with pytest.raises(ValueError, match="prompt"):
+        completion_request("")
+
+
+def test_backoff_grows_exponentially_with_jitter_and_honours_retry_after():
+    client = LLMClient("http://127.0.0.1:1", "m", backoff=1.0, max_backoff=8.0)
+    for attempt, step in [(1, 1.0), (2, 2.0), (3, 4.0), (4, 8.0), (6, 8.0)]:
+        delays = [client._delay(attempt, None) for _ in range(200)]
+        assert all(step / 2 <= d <= step for d in delays)
+        assert max(delays) - min(delays) > step / 10  # jittered, not a fixed sleep
+    assert client._delay(1, 5.0) >= 5.0 and client._delay(1, 100.0) <= 8.0
+
+
+def test_usage_difference_gives_one_stage_cost():
+    client = LLMClient("http://127.0.0.1:1", "m")
+    before = client.usage.copy()
+    client.usage.calls += 3
+    client.usage.prompt_tokens += 40
+    stage = client.usage - before
+    assert (stage.calls, stage.prompt_tokens, stage.retries) == (3, 40, 0)

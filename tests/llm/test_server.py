@@ -1,0 +1,92 @@
+"""The embedded server's life cycle and the launchers: start, health, stop by process group, bad input."""
+
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from llm.errors import LLMError, ServerUnavailable
+from llm.server import LlamaCppServer, connect, default_model_path, served_models
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def test_default_model_is_the_packaged_gguf(llama_server):
+    path = default_model_path()
+    assert path.suffix == ".gguf" and path.stat().st_size > 10_000_000
+    assert llama_server.model_path == path
+
+
+def test_connect_to_a_running_server_reports_its_model(llama_server):
+    assert served_models(llama_server.url) == [llama_server.alias]
+    with connect(llama_server.url + "/v1") as endpoint:
+        assert (endpoint.url, endpoint.model) == (llama_server.url, llama_server.alias)
+
+
+def test_missing_model_file_is_named(tmp_path):
+    with pytest.raises(LLMError, match=rf"{tmp_path / 'nope.gguf'}: GGUF model file not found"):
+        LlamaCppServer(tmp_path / "nope.gguf")
+
+
+def test_a_server_that_dies_at_start_is_reported_with_its_log(llama_server, tmp_path):
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"GGUF" + b"\0" * 64)
+    server = LlamaCppServer(broken, startup_timeout=60, log_path=tmp_path / "server.log")
+    with pytest.raises(ServerUnavailable, match=rf"exited with code .* before becoming healthy; its log {tmp_path}"):
+        server.start()
+    assert not server.running()
+
+
+def test_stop_ends_the_process_group(llama_server, tmp_path):
+    server = LlamaCppServer(n_ctx=512, log_path=tmp_path / "server.log")
+    with server:
+        pid = server.pid
+        assert server.running() and served_models(server.url) == [server.alias]
+        url = server.url
+    assert not server.running()
+    with pytest.raises(OSError):
+        os.killpg(pid, 0)  # no process of that group is left
+    with pytest.raises(ServerUnavailable, match=url):
+        served_models(url)
+
+
+def test_launch_llm_server_prints_its_url_and_stops_on_ctrl_c(llama_server):
+    proc = subprocess.Popen([sys.executable, "-m", "launch.llm_server", "--n_ctx=512"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("LLM server ready: url=http://127.0.0.1:"), line + proc.stderr.read()
+        url = line.split("url=")[1].split()[0]
+        server_pid = int(line.split("pid=")[1].split()[0])
+        assert served_models(url) == ["smollm2-135m-instruct"]
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+        assert "stopped" in proc.stdout.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    time.sleep(0.1)
+    with pytest.raises(OSError):
+        os.killpg(server_pid, 0)
+
+
+def test_sglang_launcher_builds_the_documented_command(tmp_path):
+    model, adapter = tmp_path / "model", tmp_path / "lora"
+    model.mkdir()
+    adapter.mkdir()
+    env = {**os.environ, "PYTHON": "echo", "PORT": "31000"}
+    script = str(ROOT / "launch/sglang_server.sh")
+    out = subprocess.run(["bash", script, str(model), "--lora", f"ranker={adapter}", "--", "--tp", "2"], env=env,
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["-m", "sglang.launch_server", "--model-path", str(model), "--host", "127.0.0.1", "--port",
+                   "31000", "--enable-lora", "--lora-paths", f"ranker={adapter}", "--tp", "2"]
+    bad = subprocess.run(["bash", script, str(model), "--lora", "ranker"], env=env, capture_output=True, text=True,
+                         check=False)
+    assert bad.returncode == 2 and "NAME=DIR" in bad.stderr
+    missing = subprocess.run(["bash", script, str(tmp_path / "none")], env=env, capture_output=True, text=True,
+                         check=False)
+    assert missing.returncode == 2 and "model folder not found" in missing.stderr
