@@ -36,7 +36,8 @@ def summarize(run_dirs, split: str = "test", metrics=DEFAULT_METRICS) -> str:
         cells.append(f"{values.mean():.4f} ± {values.std(ddof=1) if len(values) > 1 else 0.0:.4f}")
     lines.append("| " + " | ".join(cells) + " |")
     timing = [r.get("timing", {}) for r in results]
-    if all("train_wall_seconds" in t for t in timing):
+    # A run finalised without training steps in its last session has no throughput figure to average.
+    if all(t.get("train_wall_seconds") and t.get("steady_steps_per_second") for t in timing):
         wall = np.array([t["train_wall_seconds"] for t in timing]) / 60
         rate = np.array([t["steady_steps_per_second"] for t in timing])
         lines += ["", f"training wall time {wall.mean():.1f} ± {wall.std():.1f} min; steady state "

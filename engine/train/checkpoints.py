@@ -18,11 +18,15 @@ def abstract_like(tree):
 class RunCheckpoints:
     def __init__(self, workdir: pathlib.Path, keep_last: int = 2):
         root = pathlib.Path(workdir).resolve() / "checkpoints"
+        # Saves are synchronous: with two managers saving in the background, processes of a multi-host run
+        # can reach orbax's cross-process barriers in different orders and deadlock (seen with 2 CPU
+        # processes). Recommender states are megabytes, so a blocking save costs little.
+        options = dict(create=True, enable_async_checkpointing=False)
         self.last = ocp.CheckpointManager(
-            root / "last", options=ocp.CheckpointManagerOptions(max_to_keep=max(1, keep_last), create=True),
+            root / "last", options=ocp.CheckpointManagerOptions(max_to_keep=max(1, keep_last), **options),
             item_names=("state", "data", "progress"))
         self.best = ocp.CheckpointManager(
-            root / "best", options=ocp.CheckpointManagerOptions(max_to_keep=1, create=True),
+            root / "best", options=ocp.CheckpointManagerOptions(max_to_keep=1, **options),
             item_names=("state", "progress"))
 
     def save_last(self, step: int, state, iterator, progress: dict) -> None:
