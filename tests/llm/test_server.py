@@ -1,5 +1,6 @@
 """The embedded server's life cycle and the launchers: start, health, stop by process group, bad input."""
 
+import contextlib
 import os
 import pathlib
 import signal
@@ -54,21 +55,28 @@ def test_stop_ends_the_process_group(llama_server, tmp_path):
         served_models(url)
 
 
-def test_launch_llm_server_prints_its_url_and_stops_on_ctrl_c(llama_server):
+def test_launch_llm_server_prints_its_url_and_stops_on_ctrl_c(llama_server, tmp_path):
+    # stderr goes to a file: an undrained pipe could block the launcher; the generous wait below is for
+    # a loaded CI machine (shutdown is SIGTERM, at most 10 s, then SIGKILL).
+    err = (tmp_path / "stderr.log").open("w")
     proc = subprocess.Popen([sys.executable, "-m", "launch.llm_server", "--n_ctx=512"], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=err, text=True)
+    server_pid = None
     try:
         line = proc.stdout.readline()
-        assert line.startswith("LLM server ready: url=http://127.0.0.1:"), line + proc.stderr.read()
+        assert line.startswith("LLM server ready: url=http://127.0.0.1:"), line + (tmp_path / "stderr.log").read_text()
         url = line.split("url=")[1].split()[0]
         server_pid = int(line.split("pid=")[1].split()[0])
         assert served_models(url) == ["smollm2-135m-instruct"]
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=30) == 0
+        assert proc.wait(timeout=120) == 0, (tmp_path / "stderr.log").read_text()
         assert "stopped" in proc.stdout.read()
     finally:
         if proc.poll() is None:
-            proc.kill()
+            proc.kill()  # SIGKILL skips the launcher's cleanup, so its server group is ours to stop
+            if server_pid is not None:
+                with contextlib.suppress(OSError):
+                    os.killpg(server_pid, signal.SIGKILL)
     time.sleep(0.1)
     with pytest.raises(OSError):
         os.killpg(server_pid, 0)
