@@ -28,17 +28,25 @@ def base_config() -> ml_collections.ConfigDict:
     c.data.rating_col = ""
 
     c.split = ml_collections.ConfigDict()
-    c.split.protocol = "loo_full"
+    c.split.protocol = "loo_full"     # 'loo_full' or 'temporal_sessions' (needs timestamps)
+    c.split.test_fraction = 0.2       # temporal_sessions: the most recent sessions held out for test
+    c.split.num_folds = 3             # temporal_sessions: forward-chaining tuning folds (split.folds)
 
     c.train = ml_collections.ConfigDict()
-    c.train.loss = "ce"               # 'ce' (full softmax) or 'bce' (one sampled negative)
+    c.train.loss = "ce"               # 'ce' (full softmax), 'ce_fused' (same loss, no logit matrix), 'bce'
+                                      # (one sampled negative), 'sampled_softmax', 'gbce'
+    c.train.item_chunk = 0            # ce_fused: items per tile (0 -> 4096)
+    c.train.position_chunk = 0        # ce_fused: positions per tile (0 -> 4096)
+    c.train.num_negatives = 0         # sampled_softmax / gbce negatives (0 -> 1024 / 256)
+    c.train.gbce_t = 0.75             # gbce calibration t (gSASRec)
     c.train.batch_size = 128          # global batch, split over all devices
     c.train.length_buckets = (200,)   # window lengths; the last one must equal model.max_len
     c.train.num_epochs = 200
     c.train.max_steps = 0             # 0 -> num_epochs * steps per epoch
     c.train.learning_rate = 1e-3
     c.train.warmup_steps = 100
-    c.train.schedule = "constant"     # after warm-up: 'constant' or 'cosine'
+    c.train.schedule = "constant"     # after warm-up: 'constant', 'cosine' or 'wsd' (constant, then decay)
+    c.train.decay_steps = 0           # 'wsd': the final steps over which the rate decays to zero
     c.train.weight_decay = 0.0
     c.train.grad_clip = 1.0           # global-norm clipping; 0 disables
     c.train.compute_dtype = "float32" # 'bfloat16' for mixed precision (fp32 master weights)
@@ -52,7 +60,14 @@ def base_config() -> ml_collections.ConfigDict:
     c.eval.batch_size = 256
     c.eval.ks = (5, 10, 20)
     c.eval.mask_history = True
+    c.eval.chunk_size = 0             # >0: score items in chunks of this size (catalogues too large for [B, N])
     c.eval.select_metric = "NDCG@10"  # validation metric for checkpoint selection / early stopping
+    # Evaluated on the selected model (engine.eval.extras), added to results.json next to the full ranking:
+    c.eval.num_negatives = 0          # > 0: also the `sampled` protocol, 1 target among N negatives
+    c.eval.negative_sampling = "uniform"  # 'uniform' or 'popularity' (sampled protocol)
+    c.eval.beyond_accuracy = False    # Coverage@K, Serendipity@K, Novelty@K of the top-K lists
+    c.eval.popularity_breakdown = False  # metrics by the popularity of the prompt's last item
+    c.eval.popularity_buckets = 5     # quantile buckets of that breakdown
     return c
 
 
@@ -61,8 +76,9 @@ PRESETS = {
     # The SASRec benchmark file (6,040 users, 3,416 items), the reference setting for SASRec+CE.
     "ml-1m": dict(data=dict(name="ml-1m-sasrec"),
                   model=dict(max_len=200, dropout=0.2),
+                  # 1,900 steps at the peak rate, then a cosine decay over the last 1,100 (about 64 epochs).
                   train=dict(length_buckets=(50, 100, 200), learning_rate=3e-3, warmup_steps=200,
-                             eval_every=100, patience=5)),
+                             schedule="wsd", max_steps=3000, decay_steps=1100, eval_every=100, patience=10)),
     # Raw ratings.dat with 5-core filtering.
     "ml-1m-raw": dict(data=dict(name="ml-1m", user_core=5, item_core=5, dedup=True),
                       model=dict(max_len=200, dropout=0.2),
@@ -87,6 +103,18 @@ def apply_preset(config: ml_collections.ConfigDict, preset: str) -> ml_collectio
         for key, value in values.items():
             if key not in config[section]:
                 raise KeyError(f"preset {preset!r} sets unknown key {section}.{key}")
+            config[section][key] = value
+    config.preset = preset
+    return config
+
+
+def apply_data_preset(config: ml_collections.ConfigDict, preset: str) -> ml_collections.ConfigDict:
+    """The dataset part of a preset (data and eval keys) for non-neural recommenders, which have none
+    of the neural model and training settings."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; known: {', '.join(PRESETS)}")
+    for section in ("data", "eval"):
+        for key, value in PRESETS[preset].get(section, {}).items():
             config[section][key] = value
     config.preset = preset
     return config

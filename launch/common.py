@@ -22,5 +22,71 @@ def print_results(results: dict, workdir) -> None:
         if split in results:
             row = "  ".join(f"{k}={v:.4f}" for k, v in results[split].items())
             print(f"{split}: {row}")
-    print(json.dumps({k: v for k, v in results.items() if k not in ("valid", "test")}))
+    print(json.dumps({k: v for k, v in results.items() if k not in ("valid", "test", "popularity_breakdown")}))
     print(f"run directory: {workdir}")
+
+
+def run_experiment(config, workdir, *, splits=("valid", "test"), on_validate=None) -> dict:
+    """Train a neural model (engine.train) or fit a registered non-neural recommender (engine.baselines.run),
+    whichever config.model.name names; both write the same run files."""
+    from engine.baselines import RECOMMENDERS
+    from engine.models import MODELS
+
+    name = config.model.name
+    if name in MODELS:
+        from engine.train.trainer import train
+        return train(config, workdir, on_validate=on_validate, splits=splits)
+    if name in RECOMMENDERS:
+        from engine.baselines.run import fit_and_evaluate
+        return fit_and_evaluate(config, workdir, splits=splits)
+    raise ValueError(f"unknown model {name!r} (config key model.name); neural: {', '.join(sorted(MODELS))}; "
+                     f"non-neural: {', '.join(sorted(RECOMMENDERS))}")
+
+
+def apply_override(config, assignment: str) -> None:
+    """Set `section.key=value` on a locked config; the value is a Python literal or else a plain string."""
+    import ast
+
+    key, sep, text = assignment.partition("=")
+    if not sep or not key:
+        raise ValueError(f"override {assignment!r} must look like section.key=value")
+    *path, last = key.split(".")
+    node = config
+    for part in path:
+        if part not in node:
+            raise KeyError(f"unknown config key {key!r} (no section {part!r})")
+        node = node[part]
+    if last not in node:
+        raise KeyError(f"unknown config key {key!r}")
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        value = text
+    try:
+        node[last] = value
+    except TypeError as error:
+        raise ValueError(f"config key {key}: cannot set {text!r} ({error})") from None
+
+
+def load_config_spec(spec: str, overrides=()):
+    """'configs/sknn.py:tiny [key=value ...]' -> (config, label). A `label=NAME` token names the run
+    group (default: model.name); other tokens and `overrides` (applied first) are config overrides."""
+    import importlib.util
+    import pathlib
+
+    path, _, arg = spec.split()[0].partition(":")
+    file = pathlib.Path(path)
+    if not file.is_file():
+        raise FileNotFoundError(f"config file {path} not found (spec {spec!r})")
+    module_spec = importlib.util.spec_from_file_location(f"_config_{file.stem}", file)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    config = module.get_config(arg) if arg else module.get_config()
+    config.lock()
+    label = None
+    for token in [*overrides, *spec.split()[1:]]:
+        if token.startswith("label="):
+            label = token.partition("=")[2]
+        else:
+            apply_override(config, token)
+    return config, label or config.model.name

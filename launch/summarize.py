@@ -15,13 +15,24 @@ import numpy as np
 DEFAULT_METRICS = ("NDCG@10", "HR@10", "MRR@10", "NDCG@20", "HR@20")
 
 
-def summarize(run_dirs, split: str = "test", metrics=DEFAULT_METRICS) -> str:
+def load_results(run_dirs) -> list[dict]:
     results = []
     for d in run_dirs:
         path = pathlib.Path(d) / "results.json"
         if not path.exists():
             raise FileNotFoundError(f"{path} not found: has the run in {d} finished?")
         results.append(json.loads(path.read_text()))
+    return results
+
+
+def mean_std(values) -> tuple[float, float]:
+    """Mean and sample standard deviation (ddof=1; 0 for a single run) over seeds."""
+    values = np.asarray(values, dtype=np.float64)
+    return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
+
+
+def summarize(run_dirs, split: str = "test", metrics=DEFAULT_METRICS) -> str:
+    results = load_results(run_dirs)
     for key in ("dataset", "protocol", "model"):
         values = {r[key] for r in results}
         if len(values) > 1:
@@ -32,8 +43,8 @@ def summarize(run_dirs, split: str = "test", metrics=DEFAULT_METRICS) -> str:
              "", "| " + " | ".join(metrics) + " |", "|" + "---|" * len(metrics)]
     cells = []
     for m in metrics:
-        values = np.array([r[split][m] for r in results])
-        cells.append(f"{values.mean():.4f} ± {values.std(ddof=1) if len(values) > 1 else 0.0:.4f}")
+        mean, std = mean_std([r[split][m] for r in results])
+        cells.append(f"{mean:.4f} ± {std:.4f}")
     lines.append("| " + " | ".join(cells) + " |")
     timing = [r.get("timing", {}) for r in results]
     # A run finalised without training steps in its last session has no throughput figure to average.

@@ -1,7 +1,10 @@
-"""Train a sequential recommender and evaluate its best validation checkpoint on test.
+"""Train a sequential recommender and evaluate its best validation checkpoint on test, or fit a
+non-neural recommender (configs/popularity.py, configs/sknn.py: model.name in engine.baselines.RECOMMENDERS)
+and evaluate it; both write config.json, metrics.jsonl and results.json to --workdir.
 
     python -m launch.train --config configs/sasrec.py:ml-1m --workdir runs/sasrec-ml-1m \
         [--config.seed=1 --config.train.batch_size=256 ...]
+    python -m launch.train --config configs/sknn.py:ml-1m --workdir runs/sknn-ml-1m [--config.model.k=50]
 
 Re-running with the same --workdir resumes from its last checkpoint."""
 
@@ -20,10 +23,9 @@ def main(argv):
     from launch.distributed import initialize_or_exit
     initialize_or_exit()  # several processes (SEQREC_* or srun) must meet before JAX picks its devices
     logging.set_verbosity(logging.WARNING)  # orbax reports every file it writes at INFO
-    from launch.common import print_results, run_guarded
-    from engine.train.trainer import train
+    from launch.common import print_results, run_experiment, run_guarded
 
-    results = run_guarded(lambda: train(flags.FLAGS.config, flags.FLAGS.workdir))
+    results = run_guarded(lambda: run_experiment(flags.FLAGS.config, flags.FLAGS.workdir))
     print_results(results, flags.FLAGS.workdir)
 
 

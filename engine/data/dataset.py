@@ -110,7 +110,7 @@ class SequenceDataset:
             _write_items_jsonl(staging / ITEMS_FILE, self.item_text(), self.item_ids)
             with open(staging / META_FILE, "w", encoding="utf-8") as f:
                 json.dump(self.full_meta(), f, indent=2, ensure_ascii=False)
-            _replace_dir(staging, target)
+            replace_dir(staging, target)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
@@ -200,7 +200,7 @@ def _read_items_jsonl(path: pathlib.Path, num_items: int) -> list[dict]:
     return rows
 
 
-def _replace_dir(staging: pathlib.Path, target: pathlib.Path) -> None:
+def replace_dir(staging: pathlib.Path, target: pathlib.Path) -> None:
     """Move staging to target. rename(2) cannot replace a non-empty directory, so an existing target is
     first moved aside; the target path is then briefly absent but never half-written."""
     try:

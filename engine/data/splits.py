@@ -44,10 +44,11 @@ class Split:
 PROTOCOLS = ("loo_full", "temporal_sessions")
 
 
-def make_split(dataset, protocol: str) -> Split:
+def make_split(dataset, protocol: str, *, test_fraction: float = 0.2, num_folds: int = 3) -> Split:
+    """The split of config key split.protocol; test_fraction and num_folds apply to temporal_sessions."""
     if protocol == "temporal_sessions":
         from engine.data.temporal import temporal_sessions  # temporal.py builds on this module's classes
-        return temporal_sessions(dataset)
+        return temporal_sessions(dataset, test_fraction, num_folds)
     if protocol != "loo_full":
         raise ValueError(f"unknown protocol {protocol!r} (config key split.protocol); known: {', '.join(PROTOCOLS)}")
     return leave_one_out(dataset)

@@ -13,20 +13,36 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 
 from engine.data.sources import load_dataset
 from engine.data.splits import Split, make_split
-from engine.eval.metrics import check_ks
+from engine.eval.extras import check_eval_config
+from engine.eval.chunked_topk import make_chunked_rank_fn
 from engine.eval.ranking import evaluate_prompts, make_rank_fn
 from engine.models import build_model
 
 
-def make_optimizer(train: ml_collections.ConfigDict, total_steps: int) -> optax.GradientTransformation:
+def make_schedule(train: ml_collections.ConfigDict, total_steps: int) -> optax.Schedule:
+    """Learning rate per step: linear warm-up from zero, then train.schedule."""
     warmup = min(train.warmup_steps, max(total_steps - 1, 0))
     if train.schedule == "cosine":
         lr = optax.warmup_cosine_decay_schedule(0.0, train.learning_rate, warmup, max(total_steps, warmup + 1))
-    elif train.schedule == "constant":
-        lr = optax.join_schedules([optax.linear_schedule(0.0, train.learning_rate, warmup),
-                                   optax.constant_schedule(train.learning_rate)], [warmup])
+    elif train.schedule in ("constant", "wsd"):
+        parts = [optax.linear_schedule(0.0, train.learning_rate, warmup), optax.constant_schedule(train.learning_rate)]
+        boundaries = [warmup]
+        if train.schedule == "wsd":
+            # Warm-up, stable, decay: the peak rate until the last `decay_steps`, then a cosine to zero.
+            # Its first steps equal 'constant', so a constant-rate run can be continued into the decay.
+            if not 0 < train.decay_steps <= total_steps - warmup:
+                raise ValueError(f"train.decay_steps={train.decay_steps} must be in (0, {total_steps - warmup}] "
+                                 f"for {total_steps} steps with {warmup} warm-up steps (schedule 'wsd')")
+            parts.append(optax.cosine_decay_schedule(train.learning_rate, train.decay_steps))
+            boundaries.append(total_steps - train.decay_steps)
+        lr = optax.join_schedules(parts, boundaries)
     else:
-        raise ValueError(f"unknown schedule {train.schedule!r} (config key train.schedule); known: constant, cosine")
+        raise ValueError(f"unknown schedule {train.schedule!r} (config key train.schedule); known: constant, cosine, wsd")
+    return lr
+
+
+def make_optimizer(train: ml_collections.ConfigDict, total_steps: int) -> optax.GradientTransformation:
+    lr = make_schedule(train, total_steps)
     # Decay matrices only: biases and layer-norm scales are not shrunk.
     decay_mask = lambda params: jax.tree.map(lambda p: p.ndim >= 2, params)
     return optax.chain(
@@ -46,23 +62,27 @@ class Experiment:
     ks: tuple[int, ...]
 
     @classmethod
-    def create(cls, config: ml_collections.ConfigDict) -> "Experiment":
+    def create(cls, config: ml_collections.ConfigDict, dataset=None) -> "Experiment":
+        """`dataset` replaces the one config.data names (benchmarks on synthetic catalogues)."""
         # Auto axes: the compiler propagates the batch sharding (data parallel, replicated parameters).
         mesh = jax.make_mesh((jax.device_count(),), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
         if config.train.batch_size % jax.device_count() or config.eval.batch_size % jax.device_count():
             raise ValueError(f"train.batch_size={config.train.batch_size} and eval.batch_size="
                              f"{config.eval.batch_size} must be divisible by the {jax.device_count()} devices")
-        dataset = load_dataset(config.data)
-        split = make_split(dataset, config.split.protocol)
-        abstract = nnx.eval_shape(lambda: build_model(config.model, dataset.num_items, nnx.Rngs(0)))
+        dataset = load_dataset(config.data) if dataset is None else dataset
+        split = make_split(dataset, config.split.protocol, test_fraction=config.split.get("test_fraction", 0.2),
+                           num_folds=config.split.get("num_folds", 3))
+        abstract = nnx.eval_shape(lambda: build_model(config.model, dataset.num_items, nnx.Rngs(0), dataset.name,
+                                                      dataset.meta.get("cache_key", "")))
         graphdef, _ = nnx.split(abstract)
         return cls(config, mesh, NamedSharding(mesh, P()), NamedSharding(mesh, P("data")), dataset, split,
-                   graphdef, check_ks(config.eval.ks, dataset.num_items))
+                   graphdef, check_eval_config(config.eval, dataset.num_items))
 
     def init_params(self):
         """Parameters created directly with their (replicated) sharding."""
         def init():
-            model = build_model(self.config.model, self.dataset.num_items, nnx.Rngs(self.config.seed))
+            model = build_model(self.config.model, self.dataset.num_items, nnx.Rngs(self.config.seed),
+                                self.dataset.name, self.dataset.meta.get("cache_key", ""))
             graphdef, params = nnx.split(model)
             return params
         return jax.jit(init, out_shardings=self.replicated)()
@@ -77,10 +97,18 @@ class Experiment:
         scores = jnp.einsum("bd,nd->bn", hidden, model.output_table, preferred_element_type=jnp.float32)
         return scores if model.output_bias is None else scores + model.output_bias
 
+    def hidden_and_table(self, params, inputs):
+        """(last-position hidden [B, D], output table [N+1, D], bias or None): the chunked ranking's input."""
+        model = self.model(params)
+        return model(model.prompt(inputs))[:, -1], model.output_table, model.output_bias
+
     @property
     def rank_fn(self):
         if not hasattr(self, "_rank_fn"):
-            self._rank_fn = make_rank_fn(self.scores, self.config.eval.mask_history, self.batch_sharding)
+            mask, chunk = self.config.eval.mask_history, self.config.eval.chunk_size
+            # Item chunks with a running rank keep memory flat for very large catalogues.
+            self._rank_fn = (make_chunked_rank_fn(self.hidden_and_table, mask, self.batch_sharding, chunk_size=chunk)
+                             if chunk else make_rank_fn(self.scores, mask, self.batch_sharding))
         return self._rank_fn
 
     def evaluate(self, params, split_name: str):

@@ -62,3 +62,18 @@ def get_loss(name: str):
     if name not in LOSSES:
         raise ValueError(f"unknown loss {name!r} (config key train.loss); known: {', '.join(LOSSES)}")
     return LOSSES[name]
+
+
+def loss_from_config(train):
+    """train.loss with the hyperparameters the config sets for it (0 keeps the loss's own default)."""
+    for key in ("item_chunk", "position_chunk", "num_negatives"):
+        if train[key] < 0 or train[key] != int(train[key]):
+            raise ValueError(f"config key train.{key}={train[key]} must be a non-negative integer")
+    if not 0.0 <= train.gbce_t <= 1.0:
+        raise ValueError(f"config key train.gbce_t={train.gbce_t} must lie in [0, 1]")
+    options = {
+        "ce_fused": {"chunk_size": train.item_chunk, "position_chunk": train.position_chunk},
+        "sampled_softmax": {"num_negatives": train.num_negatives},
+        "gbce": {"num_negatives": train.num_negatives, "t": train.gbce_t},
+    }.get(train.loss, {})
+    return functools.partial(get_loss(train.loss), **{k: v for k, v in options.items() if v})

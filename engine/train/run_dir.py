@@ -25,6 +25,15 @@ def write_json_atomic(path: pathlib.Path, obj) -> None:
     os.replace(tmp, path)
 
 
+def write_text_atomic(path: pathlib.Path, text: str) -> None:
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
 def _flatten(d: dict, prefix: str = "") -> dict:
     out = {}
     for key, value in d.items():
@@ -45,7 +54,9 @@ def check_config(workdir: pathlib.Path, config: ml_collections.ConfigDict) -> No
         return
     saved = _flatten(json.loads(saved_path.read_text()))
     current = _flatten(config_to_dict(config))
-    differ = sorted(k for k in set(saved) | set(current)
+    # A key missing from the saved config was added to the code after the run started (with a default
+    # that reproduces the old behaviour), so it is no difference.
+    differ = sorted(k for k in saved
                     if any(k == p or k.startswith(p + ".") for p in IDENTITY_KEYS) and saved.get(k) != current.get(k))
     if differ:
         detail = "; ".join(f"{k}: saved {saved.get(k)!r}, now {current.get(k)!r}" for k in differ[:8])

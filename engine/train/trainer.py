@@ -21,9 +21,11 @@ import optax
 from flax import nnx
 from tqdm import tqdm
 
+from engine.eval.extras import add_extras, wants_extras
 from engine.train.checkpoints import RunCheckpoints
+from engine.train.evaluation import TrainedRecommender
 from engine.train.experiment import Experiment, make_optimizer
-from engine.train.losses import get_loss
+from engine.train.losses import loss_from_config
 from engine.train.run_dir import RunLog, check_config, config_to_dict, write_json_atomic
 from engine.data.pipeline import TrainBatches
 
@@ -32,8 +34,7 @@ def _cast_floats(tree, dtype):
     return jax.tree.map(lambda x: x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x, tree)
 
 
-def make_train_step(exp: Experiment, optimizer, loss_name: str, compute_dtype: str):
-    loss = get_loss(loss_name)
+def make_train_step(exp: Experiment, optimizer, loss: Callable, compute_dtype: str):
     dtype = jnp.dtype(compute_dtype)
     base_key = jax.random.key(exp.config.seed)
 
@@ -58,16 +59,17 @@ def make_train_step(exp: Experiment, optimizer, loss_name: str, compute_dtype: s
     return jax.jit(train_step, donate_argnums=0)
 
 
-def train(config: ml_collections.ConfigDict, workdir, *, on_step: Callable[[int], None] | None = None) -> dict:
-    """Train (or resume) in `workdir`, then evaluate the best validation checkpoint on test."""
+def train(config: ml_collections.ConfigDict, workdir, *, on_step: Callable[[int], None] | None = None,
+          on_validate: Callable[[int, dict], None] | None = None, splits=("valid", "test")) -> dict:
+    """Train (or resume) in `workdir`, then evaluate the best validation checkpoint on `splits`.
+
+    on_step(step) runs after every step, on_validate(step, metrics) after every validation (a tuner's
+    pruning hook: an exception it raises stops training, the checkpoints stay for a resume)."""
     workdir = pathlib.Path(workdir)
     is_main = jax.process_index() == 0
 
-    # --- Run directory: refuse a workdir that holds another experiment, then record this one.
+    # --- Run directory: refuse a workdir that holds another experiment (recorded once the config checks pass).
     check_config(workdir, config)
-    if is_main:
-        workdir.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(workdir / "config.json", config_to_dict(config))
 
     # --- Mesh, data, model definition.
     exp = Experiment.create(config)
@@ -79,6 +81,9 @@ def train(config: ml_collections.ConfigDict, workdir, *, on_step: Callable[[int]
 
     # --- Optimiser and state, created with its sharding (parameters replicated over `data`).
     optimizer = make_optimizer(tc, total_steps)
+    if is_main:  # every config check has passed: record the experiment
+        workdir.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(workdir / "config.json", config_to_dict(config))
     params = exp.init_params()
     state = jax.jit(lambda p: {"params": p, "opt_state": optimizer.init(p), "step": jnp.zeros((), jnp.int32)},
                     out_shardings=exp.replicated)(params)
@@ -94,7 +99,7 @@ def train(config: ml_collections.ConfigDict, workdir, *, on_step: Callable[[int]
     log = RunLog(workdir, resume_step=start_step)
 
     # --- Compiled step, one executable per window length, compiled before the clock starts.
-    step_fn = make_train_step(exp, optimizer, tc.loss, tc.compute_dtype)
+    step_fn = make_train_step(exp, optimizer, loss_from_config(tc), tc.compute_dtype)
     compile_start = time.perf_counter()
     local_rows = tc.batch_size // jax.process_count()
     compiled = {}
@@ -121,6 +126,8 @@ def train(config: ml_collections.ConfigDict, workdir, *, on_step: Callable[[int]
         checkpoints.save_last(step, state, iterator, progress)
         bar.set_postfix_str(f"valid {config.eval.select_metric}={value:.4f} best={progress['best_metric']:.4f}"
                             f"@{progress['best_step']}")
+        if on_validate is not None:
+            on_validate(step, metrics)
         return progress["bad_evals"] >= tc.patience
 
     # --- Loop.
@@ -166,7 +173,7 @@ def train(config: ml_collections.ConfigDict, workdir, *, on_step: Callable[[int]
     bar.close()
     train_seconds = time.perf_counter() - train_start
 
-    # --- Best checkpoint on validation, evaluated once on test.
+    # --- Best checkpoint on validation, evaluated once on test (plus the eval.* extras asked for).
     checkpoints.last.wait_until_finished()
     checkpoints.best.wait_until_finished()
     best = checkpoints.restore_best(state)
@@ -176,8 +183,12 @@ def train(config: ml_collections.ConfigDict, workdir, *, on_step: Callable[[int]
     results = {"protocol": config.split.protocol, "seed": config.seed, "model": config.model.name,
                "dataset": config.data.name, "best_step": best_progress["best_step"], "steps": step,
                "stopped_early": stopped_early}
-    for split_name in ("valid", "test"):
-        results[split_name], _ = exp.evaluate(best_state["params"], split_name)
+    ranks = {}
+    for split_name in splits:
+        results[split_name], ranks[split_name] = exp.evaluate(best_state["params"], split_name)
+    if wants_extras(config.eval):
+        add_extras(results, TrainedRecommender(exp, best_state["params"]), exp.split, config.eval, ranks)
+    for split_name in splits:
         log.write(best_progress["best_step"], f"best_{split_name}", results[split_name])
     # Steady state: the median logging window after the first one (which holds warm-up effects).
     rates = [n / s for n, s in windows[1:]] or [n / s for n, s in windows]

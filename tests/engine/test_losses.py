@@ -42,3 +42,20 @@ def test_sampled_negative_never_equals_positive():
 def test_unknown_loss_names_the_key():
     with pytest.raises(ValueError, match="train.loss"):
         get_loss("hinge")
+
+
+def test_loss_hyperparameters_come_from_the_config():
+    from configs.common import base_config
+    from engine.train.losses import loss_from_config
+
+    train = base_config().train
+    train.loss, train.num_negatives, train.gbce_t = "gbce", 16, 0.5
+    loss = loss_from_config(train)
+    assert loss.keywords["num_negatives"] == 16 and loss.keywords["t"] == 0.5
+    train.loss, train.num_negatives = "sampled_softmax", 0
+    assert loss_from_config(train).keywords["num_negatives"] == 1024  # 0 keeps the loss's default
+    train.loss, train.item_chunk = "ce_fused", 512
+    assert loss_from_config(train).keywords["chunk_size"] == 512
+    train.item_chunk = -1
+    with pytest.raises(ValueError, match="train.item_chunk"):
+        loss_from_config(train)

@@ -1,0 +1,15 @@
+"""LLM2SASRec (LLM-Sequential-Recommendation, Section 5.2): SASRec whose item embedding table starts from
+item text embeddings (rows 1..N; already reduced to model.hidden_dim), then trains as usual.
+
+Usage: python -m launch.train --config configs/llm2sasrec.py:beauty --workdir runs/llm2sasrec-beauty \
+           [--config.model.item_init=runs/emb-beauty --config.model.item_init_scale=0]
+Presets: those of configs/sasrec.py."""
+
+import ml_collections
+
+from configs.sasrec import get_config as base_get_config
+from configs.text_embeddings import add_item_init
+
+
+def get_config(preset: str = "ml-1m") -> ml_collections.ConfigDict:
+    return add_item_init(base_get_config(preset), preset)
