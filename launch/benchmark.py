@@ -33,18 +33,23 @@ import time
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-config_flags.DEFINE_config_file("config", "configs/sasrec.py:ml-1m", "Config file and preset.", lock_config=True)
-flags.DEFINE_string("out", "", "JSON file for the figures (default: print only).")
-flags.DEFINE_string("losses", "ce,ce_fused", "step: losses to compare (train.loss values).")
-flags.DEFINE_string("catalogues", "0", "step/eval: catalogue sizes; 0 = the dataset's own.")
-flags.DEFINE_integer("steps", 10, "step: timed steps per repetition.")
-flags.DEFINE_integer("repeats", 3, "Repetitions; the median is reported.")
-flags.DEFINE_integer("eval_chunk", 32768, "eval: item chunk of the chunked ranking.")
-flags.DEFINE_integer("batches", 200, "pipeline: batches per repetition.")
-flags.DEFINE_string("workdir", "", "ttq: the run directory.")
-flags.DEFINE_float("threshold", 0.18, "ttq: validation value to reach.")
-flags.DEFINE_string("metric", "NDCG@10", "ttq: validation metric.")
-flags.DEFINE_string("single", "", "Internal: run one step measurement on this resolved config (JSON file).")
+
+def define_flags() -> None:
+    """Flags exist only when this module is the program: tests import its functions next to other
+    entry points that define a --config flag of their own."""
+    config_flags.DEFINE_config_file("config", "configs/sasrec.py:ml-1m", "Config file and preset.", lock_config=True)
+    flags.DEFINE_string("out", "", "JSON file for the figures (default: print only).")
+    flags.DEFINE_string("losses", "ce,ce_fused", "step: losses to compare (train.loss values).")
+    flags.DEFINE_string("catalogues", "0", "step/eval: catalogue sizes; 0 = the dataset's own.")
+    flags.DEFINE_integer("steps", 10, "step: timed steps per repetition.")
+    flags.DEFINE_integer("repeats", 3, "Repetitions; the median is reported.")
+    flags.DEFINE_integer("eval_chunk", 32768, "eval: item chunk of the chunked ranking.")
+    flags.DEFINE_integer("batches", 200, "pipeline: batches per repetition.")
+    flags.DEFINE_string("workdir", "", "ttq: the run directory.")
+    flags.DEFINE_float("threshold", 0.18, "ttq: validation value to reach.")
+    flags.DEFINE_string("metric", "NDCG@10", "ttq: validation metric.")
+    flags.DEFINE_string("single", "", "Internal: run one step measurement on this resolved config (JSON file).")
+
 
 FLAGS = flags.FLAGS
 
@@ -343,4 +348,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)

@@ -8,7 +8,7 @@ each starting its own. For GPUs use launch/sglang_server.sh instead.
 
 import signal
 import sys
-import time
+import threading
 
 from absl import app, flags
 
@@ -31,23 +31,29 @@ def main(argv):
     f = flags.FLAGS
     # SIGTERM (kill, a job scheduler) should stop the child server the same way Ctrl-C does.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    stop = threading.Event()
     try:
         server = LlamaCppServer(f.model, host=f.host, port=f.port or None, n_ctx=f.n_ctx,
                                 n_threads=f.n_threads or None, chat_format=f.chat_format, embedding=f.embedding,
                                 startup_timeout=f.startup_timeout)
         with server:
+            # Once it is up, Ctrl-C and SIGTERM only set a flag: a KeyboardInterrupt raised inside
+            # Popen.poll() can leave its wait lock held, and stopping the server would then block for ever.
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, lambda *_: stop.set())
             print(f"LLM server ready: url={server.url} model={server.alias} pid={server.pid} (Ctrl-C stops it)",
                   flush=True)
-            while server.running():
-                time.sleep(1.0)
-            print(f"error: the LLM server (pid {server.pid}) exited on its own; its log:\n{server.log_tail()}",
-                  file=sys.stderr)
-            sys.exit(1)
+            while not stop.wait(1.0):
+                if not server.running():
+                    print(f"error: the LLM server (pid {server.pid}) exited on its own; its log:\n"
+                          f"{server.log_tail()}", file=sys.stderr)
+                    sys.exit(1)
     except LLMError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
-    except KeyboardInterrupt:
-        print("stopped", flush=True)
+    except KeyboardInterrupt:  # during start-up
+        pass
+    print("stopped", flush=True)
 
 
 if __name__ == "__main__":
