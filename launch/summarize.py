@@ -25,6 +25,11 @@ def load_results(run_dirs) -> list[dict]:
     return results
 
 
+def format_mean_std(mean: float, std: float, runs: int) -> str:
+    """'0.1234 ± 0.0012'; a single run has no spread to show, so it gets the mean alone."""
+    return f"{mean:.4f} ± {std:.4f}" if runs > 1 else f"{mean:.4f}"
+
+
 def mean_std(values) -> tuple[float, float]:
     """Mean and sample standard deviation (ddof=1; 0 for a single run) over seeds."""
     values = np.asarray(values, dtype=np.float64)
@@ -44,7 +49,7 @@ def summarize(run_dirs, split: str = "test", metrics=DEFAULT_METRICS) -> str:
     cells = []
     for m in metrics:
         mean, std = mean_std([r[split][m] for r in results])
-        cells.append(f"{mean:.4f} ± {std:.4f}")
+        cells.append(format_mean_std(mean, std, len(results)))
     lines.append("| " + " | ".join(cells) + " |")
     timing = [r.get("timing", {}) for r in results]
     # A run finalised without training steps in its last session has no throughput figure to average.

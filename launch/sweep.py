@@ -23,7 +23,7 @@ import json
 import pathlib
 import sys
 
-from launch.summarize import load_results, mean_std
+from launch.summarize import format_mean_std, load_results, mean_std
 
 METRICS = ("NDCG@10", "HR@10", "MRR@10", "NDCG@20", "HR@20", "MRR@20")
 BEYOND = ("Coverage@10", "Serendipity@10", "Novelty@10", "Coverage@20", "Serendipity@20", "Novelty@20")
@@ -102,7 +102,7 @@ def markdown(groups) -> str:
         lines += ["", f"## {split}", "", "| model | seeds | " + " | ".join(columns) + " |",
                   "|---|---|" + "---|" * len(columns)]
         for row in rows:
-            cells = [f"{row[m][0]:.4f} ± {row[m][1]:.4f}" for m in columns]
+            cells = [format_mean_std(*row[m], len(row["seeds"])) for m in columns]
             lines.append(f"| {row['model']} | {len(row['seeds'])} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
