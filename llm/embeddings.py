@@ -36,6 +36,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from engine.data.dataset import replace_dir
+from engine.data.sources import file_sha256
 
 from llm.errors import LLMError, RequestFailed, ServerUnavailable
 from llm.item_text import ItemTexts
@@ -66,14 +67,6 @@ def cache_root(configured: str = "") -> pathlib.Path:
     return pathlib.Path(configured or os.environ.get("SEQREC_EMBED_CACHE") or DEFAULT_CACHE_ROOT).expanduser()
 
 
-def _file_sha256(path: pathlib.Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def model_id(spec: EmbeddingSpec) -> str:
     """What identifies the vectors' model in the cache key (without starting anything expensive)."""
     if spec.source == "minilm":
@@ -82,7 +75,7 @@ def model_id(spec: EmbeddingSpec) -> str:
         weights = directory / "model.safetensors"
         if not weights.is_file():
             raise FileNotFoundError(f"{directory}: model.safetensors not found (embed.model_dir)")
-        return f"minilm:{_file_sha256(weights)[:16]}:max_seq_length={spec.max_seq_length}"
+        return f"minilm:{file_sha256(weights)[:16]}:max_seq_length={spec.max_seq_length}"
     if spec.server_model:
         return f"server:{spec.server_model}"
     if spec.server_url:
