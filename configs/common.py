@@ -41,6 +41,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.train.gbce_t = 0.75             # gbce calibration t (gSASRec)
     c.train.batch_size = 128          # global batch, split over all devices
     c.train.length_buckets = (200,)   # window lengths; the last one must equal model.max_len
+    c.train.window_end = "last"       # sequences longer than max_len: 'last' window, or a 'random' one per epoch
     c.train.num_epochs = 200
     c.train.max_steps = 0             # 0 -> num_epochs * steps per epoch
     c.train.learning_rate = 1e-3
@@ -77,8 +78,11 @@ PRESETS = {
     "ml-1m": dict(data=dict(name="ml-1m-sasrec"),
                   model=dict(max_len=200, dropout=0.2),
                   # 1,900 steps at the peak rate, then a cosine decay over the last 1,100 (about 64 epochs).
-                  train=dict(length_buckets=(50, 100, 200), learning_rate=3e-3, warmup_steps=200,
-                             schedule="wsd", max_steps=3000, decay_steps=1100, eval_every=100, patience=10)),
+                  # A quarter of the users have more than 200 training items: a random window per epoch
+                  # trains on the third of the interactions the last window never shows.
+                  train=dict(loss="ce_fused", length_buckets=(50, 100, 200), window_end="random",
+                             learning_rate=3e-3, warmup_steps=200, schedule="wsd", max_steps=3000,
+                             decay_steps=1100, eval_every=100, patience=10)),
     # Raw ratings.dat with 5-core filtering.
     "ml-1m-raw": dict(data=dict(name="ml-1m", user_core=5, item_core=5, dedup=True),
                       model=dict(max_len=200, dropout=0.2),

@@ -143,7 +143,7 @@ def measure_step(config, num_items: int, steps: int, repeats: int) -> dict:
     tc = config.train
     exp = experiment(config, num_items)
     buckets = tuple(tc.length_buckets)
-    batches = TrainBatches(exp.split, tc.batch_size, config.model.max_len, buckets, config.seed)
+    batches = TrainBatches(exp.split, tc.batch_size, config.model.max_len, buckets, config.seed, tc.window_end)
     optimizer = make_optimizer(tc, 10 ** 6)
     state = jax.jit(lambda p: {"params": p, "opt_state": optimizer.init(p), "step": jnp.zeros((), jnp.int32)},
                     out_shardings=exp.replicated)(exp.init_params())
@@ -268,7 +268,8 @@ def pipeline_benchmark(config) -> dict:
     from engine.data.pipeline import TrainBatches
     exp = experiment(config, 0)
     tc = config.train
-    batches = TrainBatches(exp.split, tc.batch_size, config.model.max_len, tuple(tc.length_buckets), config.seed)
+    batches = TrainBatches(exp.split, tc.batch_size, config.model.max_len, tuple(tc.length_buckets), config.seed,
+                           tc.window_end)
 
     def pull():
         iterator = batches.iterator(FLAGS.batches, prefetch=tc.prefetch)

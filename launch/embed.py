@@ -30,6 +30,7 @@ def embed(config, workdir, *, progress: bool = True) -> dict:
     """Build text, embed (or reuse the cache), reduce; returns a summary for printing."""
     import numpy as np
 
+    from engine.data.item_embeddings import EMBEDDINGS_FILE, META_FILE, TEXTS_FILE, read_item_embeddings, write_artifact
     from engine.data.sources import load_dataset
     from engine.text.reduction import reduce
     from llm import embeddings as emb
@@ -50,16 +51,16 @@ def embed(config, workdir, *, progress: bool = True) -> dict:
     (workdir / "config.json").write_text(config.to_json(indent=2), encoding="utf-8")
     # The cache is shared by every run with the same model, template and texts; the workdir's meta also names
     # the processed dataset (its cache key), which readers check against the run's own data.
-    meta = json.loads((cached / emb.META_FILE).read_text(encoding="utf-8"))
+    meta = json.loads((cached / META_FILE).read_text(encoding="utf-8"))
     meta["dataset_cache_key"] = dataset.meta.get("cache_key", "")
-    for name in (emb.EMBEDDINGS_FILE, emb.TEXTS_FILE, emb.META_FILE):  # meta last: it vouches for the others
+    for name in (EMBEDDINGS_FILE, TEXTS_FILE, META_FILE):  # meta last: it vouches for the others
         staged = workdir / f".{name}.tmp"
-        if name == emb.META_FILE:
+        if name == META_FILE:
             staged.write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
         else:
             shutil.copy2(cached / name, staged)
         os.replace(staged, workdir / name)
-    table, meta = emb.load_item_embeddings(workdir)
+    table, meta = read_item_embeddings(workdir)
     summary = {"workdir": str(workdir), "dataset": dataset.name, "num_items": dataset.num_items, "dim": meta["dim"],
                "num_fallback": meta["num_fallback"], "cache": str(cached), "embed_seconds": round(embed_seconds, 2),
                "embedding": {"seconds": meta["seconds"], "items_per_s": meta["items_per_s"]}, "reduced": {}}
@@ -87,7 +88,7 @@ def embed(config, workdir, *, progress: bool = True) -> dict:
         if method == "lda":
             reduced_meta.update(label_field=field, label_index=config.reduce.label_index,
                                 num_classes=len(set(labels[1:].tolist())))
-        emb.write_artifact(out, reduced, reduced_meta)
+        write_artifact(out, reduced, reduced_meta)
         summary["reduced"][method] = str(out)
     return summary
 

@@ -2,7 +2,7 @@
 
     spec = EmbeddingSpec(source="minilm")                        # or source="server", server_url=...
     directory = build_item_embeddings("ml-1m-sasrec", texts, item_ids, spec, cache_root)
-    table, meta = load_item_embeddings(directory)               # float32 [num_items + 1, dim]
+    table, meta = read_item_embeddings(directory)               # engine.data.item_embeddings
 
 Sources:
 - "minilm": all-MiniLM-L6-v2 run locally in JAX (engine.text.minilm), 384 dims, unit rows.
@@ -28,20 +28,16 @@ import hashlib
 import json
 import os
 import pathlib
-import shutil
-import tempfile
 import time
 from collections.abc import Sequence
 
 import numpy as np
 
-from engine.data.dataset import replace_dir
+from engine.data.item_embeddings import EMBEDDINGS_FILE, META_FILE, write_artifact
 from engine.data.sources import file_sha256
-
 from llm.errors import LLMError, RequestFailed, ServerUnavailable
 from llm.item_text import ItemTexts
 
-EMBEDDINGS_FILE, META_FILE, TEXTS_FILE = "item_embeddings.npy", "meta.json", "texts.jsonl"
 SOURCES = ("minilm", "server")
 DEFAULT_CACHE_ROOT = pathlib.Path(__file__).resolve().parents[1] / ".cache" / "embeddings"
 
@@ -172,37 +168,3 @@ def _valid(directory: pathlib.Path, key: str) -> bool:
     except (OSError, ValueError):
         return False
     return meta.get("cache_key") == key and table.shape == (meta["num_items"] + 1, meta["dim"])
-
-
-def write_artifact(directory: str | pathlib.Path, table: np.ndarray, meta: dict, text_rows: list[dict] | None = None):
-    """Write item_embeddings.npy + meta.json (+ texts.jsonl) into a temp dir beside `directory`, then rename."""
-    target = pathlib.Path(directory)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    try:
-        staging.chmod(0o755)  # mkdtemp makes it private; the artifact is for everyone who may read the run
-        np.save(staging / EMBEDDINGS_FILE, np.asarray(table, dtype=np.float32))
-        if text_rows is not None:
-            with open(staging / TEXTS_FILE, "w", encoding="utf-8") as f:
-                f.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in text_rows)
-        (staging / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
-        replace_dir(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-
-
-def load_item_embeddings(directory: str | pathlib.Path) -> tuple[np.ndarray, dict]:
-    """(float32 [num_items + 1, dim], meta) from an artifact directory, checked for shape and padding row."""
-    directory = pathlib.Path(directory)
-    try:
-        meta = json.loads((directory / META_FILE).read_text(encoding="utf-8"))
-        table = np.load(directory / EMBEDDINGS_FILE, allow_pickle=False)
-    except FileNotFoundError as error:
-        raise FileNotFoundError(f"{directory}: not an item-embeddings artifact "
-                                f"({pathlib.Path(error.filename).name} missing)") from None
-    expected = (meta.get("num_items", -1) + 1, meta.get("dim"))
-    if table.dtype != np.float32 or table.shape != expected or np.any(table[0] != 0):
-        raise ValueError(f"{directory}: {EMBEDDINGS_FILE} has dtype {table.dtype} and shape {table.shape}; expected "
-                         f"float32 {expected} with a zero padding row 0 (meta.json)")
-    return table, meta

@@ -18,20 +18,21 @@ import functools
 import json
 import os
 import pathlib
+import shutil
+import tempfile
 
 import numpy as np
 
+from engine.data.dataset import replace_dir
 from engine.data.errors import DataError
 
-EMBEDDINGS_FILE, META_FILE = "item_embeddings.npy", "meta.json"
+EMBEDDINGS_FILE, META_FILE, TEXTS_FILE = "item_embeddings.npy", "meta.json", "texts.jsonl"
 
 
-def load_item_embeddings(path, num_items: int, dataset: str = "", dim: int | None = None,
-                         cache_key: str = "") -> np.ndarray:
-    """float32 [num_items + 1, D] from the artifact directory `path` (or its .npy file), checked against
-    the expected catalogue size, dataset name (config data.name, e.g. 'ml-1m-sasrec'; '' = not checked),
-    processed-dataset cache key (meta 'dataset_cache_key' = the dataset's meta.json 'cache_key', where both
-    sides have one; meta 'cache_key' is the text side's own embedding-cache key) and width (None = any)."""
+def read_item_embeddings(path) -> tuple[np.ndarray, dict]:
+    """(float32 [num_items + 1, D], meta) from the artifact directory `path` (or its .npy file), checked
+    for what the artifact says about itself: a 2-D finite table whose shape agrees with meta.json and
+    whose padding row 0 is zero."""
     if not str(path):
         raise DataError("no item-embeddings artifact given (an empty path)")
     directory = pathlib.Path(path)
@@ -44,6 +45,26 @@ def load_item_embeddings(path, num_items: int, dataset: str = "", dim: int | Non
     meta = _read_meta(meta_path)
     if table.ndim != 2:
         raise DataError(f"{array_path}: expected a 2-D array [num_items + 1, dim], got shape {table.shape}")
+    expected = (int(meta.get("num_items", table.shape[0] - 1)) + 1, int(meta.get("dim", table.shape[1])))
+    if table.shape != expected:
+        raise DataError(f"{array_path}: shape {table.shape}, but {meta_path} says {expected} "
+                        "(num_items + 1 rows, dim columns)")
+    if table.shape[0] and np.any(table[0] != 0):
+        raise DataError(f"{array_path}: row 0 must be the zero padding row")
+    if not np.isfinite(table).all():
+        raise DataError(f"{array_path}: contains NaN or infinite values")
+    return table, meta
+
+
+def load_item_embeddings(path, num_items: int, dataset: str = "", dim: int | None = None,
+                         cache_key: str = "") -> np.ndarray:
+    """The table of `path` (read_item_embeddings), checked against the catalogue that will use it: its
+    size, dataset name (config data.name, e.g. 'ml-1m-sasrec'; '' = not checked), processed-dataset
+    cache key (meta 'dataset_cache_key' = the dataset's meta.json 'cache_key', where both sides have one;
+    meta 'cache_key' is the text side's own embedding-cache key) and width (None = any)."""
+    table, meta = read_item_embeddings(path)
+    directory = pathlib.Path(path).parent if pathlib.Path(path).suffix == ".npy" else pathlib.Path(path)
+    array_path, meta_path = directory / EMBEDDINGS_FILE, directory / META_FILE
     if "num_items" in meta and int(meta["num_items"]) != int(num_items):
         raise DataError(f"{meta_path}: embeddings are for {meta['num_items']} items but this dataset has "
                         f"{num_items}; the artifact belongs to another dataset or preprocessing")
@@ -60,8 +81,6 @@ def load_item_embeddings(path, num_items: int, dataset: str = "", dim: int | Non
     if dim is not None and table.shape[1] != dim:
         raise DataError(f"{array_path}: embedding width {table.shape[1]} but the model needs {dim} "
                         "(reduce the embeddings to model.hidden_dim first, e.g. launch.embed with PCA)")
-    if not np.isfinite(table).all():
-        raise DataError(f"{array_path}: contains NaN or infinite values")
     return table
 
 
@@ -81,7 +100,7 @@ def _read_meta(meta_path: pathlib.Path) -> dict:
     if not meta_path.exists():
         return {}
     try:
-        meta = json.loads(meta_path.read_text())
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except (ValueError, OSError) as e:
         raise DataError(f"{meta_path}: cannot read ({e})") from None
     if not isinstance(meta, dict):
@@ -89,12 +108,28 @@ def _read_meta(meta_path: pathlib.Path) -> dict:
     return meta
 
 
+def write_artifact(directory, table: np.ndarray, meta: dict, text_rows: list[dict] | None = None) -> pathlib.Path:
+    """Write item_embeddings.npy + meta.json (+ texts.jsonl) into a temp dir beside `directory`, then
+    rename it into place: a reader never sees half an artifact."""
+    target = pathlib.Path(directory)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        staging.chmod(0o755)  # mkdtemp makes it private; the artifact is for everyone who may read the run
+        np.save(staging / EMBEDDINGS_FILE, np.asarray(table, dtype=np.float32))
+        if text_rows is not None:
+            with open(staging / TEXTS_FILE, "w", encoding="utf-8") as f:
+                f.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in text_rows)
+        (staging / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
+        replace_dir(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
+
+
 def write_item_embeddings(path, table: np.ndarray, dataset: str, **meta) -> pathlib.Path:
-    """Write an artifact directory (tests and small tools; launch.embed is the producer for real data)."""
-    directory = pathlib.Path(path)
-    directory.mkdir(parents=True, exist_ok=True)
+    """An artifact with the minimal metadata (tests and small tools; launch.embed writes the real ones)."""
     table = np.asarray(table, dtype=np.float32)
-    np.save(directory / EMBEDDINGS_FILE, table)
     info = {"dataset": dataset, "num_items": int(table.shape[0] - 1), "dim": int(table.shape[1]), **meta}
-    (directory / META_FILE).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
-    return directory
+    return write_artifact(path, table, info)

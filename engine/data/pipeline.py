@@ -48,18 +48,25 @@ def _process_rows(batch_size: int) -> slice:
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class TrainBatches:
-    """Training windows: inputs are a user's items t-L..t-1, targets the items t-L+1..t (next item)."""
+    """Training windows: inputs are a user's items t-L..t-1, targets the items t-L+1..t (next item).
+
+    window_end says where the window of a sequence longer than max_len ends: 'last' (always its most
+    recent items, the SASRec recipe) or 'random' (uniformly among the full windows, drawn anew each
+    epoch, so the items before the last max_len are trained on too)."""
 
     split: Split
     batch_size: int
     max_len: int
     buckets: tuple[int, ...]
     seed: int
+    window_end: str = "last"
 
     def __post_init__(self):
         if not self.buckets or self.buckets[-1] != self.max_len or list(self.buckets) != sorted(set(self.buckets)):
             raise ValueError(f"train.length_buckets={self.buckets} must be increasing and end with "
                              f"model.max_len={self.max_len}")
+        if self.window_end not in ("last", "random"):
+            raise ValueError(f"unknown train.window_end {self.window_end!r}; known: last, random")
 
     @functools.cached_property
     def _lengths(self) -> np.ndarray:
@@ -73,8 +80,9 @@ class TrainBatches:
                                  minlength=len(self.buckets))
         return int(sum(-(-n // self.batch_size) for n in per_bucket))
 
-    def plan(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
-        """(window length per batch [steps], user rows [steps, batch_size] with -1 for padding rows)."""
+    def plan(self, epoch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(window length per batch [steps], user rows [steps, batch_size] with -1 for padding rows,
+        the end of each user's window in split.items [users])."""
         cache = self.__dict__.setdefault("_plans", {})
         if epoch not in cache:
             cache.clear()  # batches are read in step order, so one epoch's plan is enough
@@ -93,16 +101,22 @@ class TrainBatches:
                 rows.append(np.pad(chunk, (0, self.batch_size - len(chunk)), constant_values=-1))
                 windows.append(length)
         order = rng.permutation(len(rows))
-        return np.asarray(windows)[order], np.stack(rows)[order]
+        ends = self.split.train_ends.copy()
+        if self.window_end == "random":
+            # A window holds max_len + 1 items; a sequence of n items has n - max_len full windows.
+            long = np.flatnonzero(self._lengths > self.max_len)
+            choices = self._lengths[long] - self.max_len + 1
+            ends[long] -= rng.integers(0, choices)
+        return np.asarray(windows)[order], np.stack(rows)[order], ends
 
     def batch(self, step: int) -> dict[str, np.ndarray]:
         """This process's rows of global batch number `step`."""
         epoch, index = divmod(step, self.steps_per_epoch)
-        windows, rows = self.plan(epoch)
+        windows, rows, window_ends = self.plan(epoch)
         users = rows[index][_process_rows(self.batch_size)]
         real = users >= 0
         starts = np.where(real, self.split.train_starts[users], 0)
-        ends = np.where(real, self.split.train_ends[users], 0)
+        ends = np.where(real, window_ends[users], 0)
         window = left_pad(self.split.items, starts, ends, int(windows[index]) + 1)
         return {"inputs": window[:, :-1], "targets": window[:, 1:]}
 

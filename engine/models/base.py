@@ -8,13 +8,15 @@ a special token at the prediction position override `prompt`."""
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 from flax import nnx
 
 
 class SequentialModel(nnx.Module):
     def training_pairs(self, inputs: jax.Array, targets: jax.Array, key: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """(inputs, targets) the loss sees; the default is next-item prediction at every position."""
-        return inputs, targets
+        """(inputs, targets) the loss sees; the default is next-item prediction at every position that
+        holds an item (as in SASRec: a sequence's first item is not predicted from padding alone)."""
+        return inputs, jnp.where(inputs > 0, targets, 0)
 
     def prompt(self, inputs: jax.Array) -> jax.Array:
         """Evaluation input whose last position's hidden state scores the next item."""

@@ -88,7 +88,9 @@ class FMLPRec(SequentialModel):
         """[B * prefixes_per_sequence, L] prefix windows, each with one target at its last position."""
         batch, length = inputs.shape
         count = self.prefixes_per_sequence
-        # Prefix ends drawn uniformly among positions with a target (rows without any keep target 0).
+        # Prefix ends drawn uniformly among positions with an item and a target (rows without any keep
+        # target 0); a prefix of padding alone predicts nothing.
+        inputs, targets = super().training_pairs(inputs, targets, key)
         draws = jax.random.uniform(key, (batch, count, length))
         ends = jnp.argmax(jnp.where(targets[:, None] > 0, draws, -1.0), axis=-1)  # [B, count]
         source = jnp.arange(length)[None, None] - (length - 1 - ends)[..., None]  # shift to the end

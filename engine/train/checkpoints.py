@@ -39,13 +39,25 @@ class RunCheckpoints:
             state=ocp.args.StandardSave(state), progress=ocp.args.JsonSave(progress)))
 
     def restore_last(self, state, iterator):
-        """(state, progress) from the latest checkpoint, the iterator restored in place; None if none."""
+        """(state, progress) from the latest checkpoint, the iterator restored in place; None if none.
+
+        grain writes one iterator file per process layout. A run resumed on another number of processes
+        (a preempted job restarted on fewer hosts) has no file of its own; since every process reads its
+        rows of the same global batch, numbered by the step, the iterator is set to the restored step."""
         step = self.last.latest_step()
         if step is None:
             return None
-        got = self.last.restore(step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(abstract_like(state)), data=grain.checkpoint.CheckpointRestore(iterator),
-            progress=ocp.args.JsonRestore()))
+        layout = f"process_{jax.process_index()}-of-{jax.process_count()}.json"
+        same_layout = (self.last.directory / str(step) / "data" / layout).exists()
+        items = {"state": ocp.args.StandardRestore(abstract_like(state)), "progress": ocp.args.JsonRestore()}
+        if same_layout:
+            items["data"] = grain.checkpoint.CheckpointRestore(iterator)
+        got = self.last.restore(step, args=ocp.args.Composite(**items))
+        if not same_layout:
+            iterator.set_state({**iterator.get_state(), "next_index": int(got.state["step"])})
+            written = sorted(p.name for p in (self.last.directory / str(step) / "data").glob("process_*.json"))
+            print(f"resuming step {step} on {jax.process_count()} process(es) from iterator state written as "
+                  f"{', '.join(written) or 'nothing'}: the data position is set from the step", flush=True)
         return got.state, dict(got.progress)
 
     def restore_best(self, state):

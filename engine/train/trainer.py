@@ -75,7 +75,7 @@ def train(config: ml_collections.ConfigDict, workdir, *, on_step: Callable[[int]
     exp = Experiment.create(config)
     tc = config.train
     buckets = tuple(tc.length_buckets)
-    batches = TrainBatches(exp.split, tc.batch_size, config.model.max_len, buckets, config.seed)
+    batches = TrainBatches(exp.split, tc.batch_size, config.model.max_len, buckets, config.seed, tc.window_end)
     total_steps = tc.max_steps or tc.num_epochs * batches.steps_per_epoch
     eval_every = tc.eval_every or batches.steps_per_epoch
 

@@ -67,7 +67,7 @@ def test_plan_is_deterministic_and_covers_every_user_once_per_epoch():
     split = leave_one_out(dataset(seqs))
     a = TrainBatches(split, batch_size=8, max_len=16, buckets=(4, 8, 16), seed=3)
     b = TrainBatches(split, batch_size=8, max_len=16, buckets=(4, 8, 16), seed=3)
-    windows, rows = a.plan(0)
+    windows, rows, _ = a.plan(0)
     np.testing.assert_array_equal(rows, b.plan(0)[1])
     trainable = np.flatnonzero(split.train_ends - split.train_starts >= 2)  # at least one (input, target) pair
     assert sorted(rows[rows >= 0]) == list(trainable)
@@ -77,6 +77,25 @@ def test_plan_is_deterministic_and_covers_every_user_once_per_epoch():
     lengths = split.train_ends - split.train_starts - 1
     for w, r in zip(windows, rows):
         assert all(min(lengths[u], 16) <= w for u in r[r >= 0])
+
+
+def test_random_window_end_covers_every_full_window_of_a_long_sequence():
+    # User 0 has 10 training items (9 pairs); windows of 4 + 1 items can end at item 5..10.
+    split = leave_one_out(dataset([np.arange(1, 13), np.arange(20, 24)]))
+    last = TrainBatches(split, batch_size=2, max_len=4, buckets=(4,), seed=0)
+    rand = TrainBatches(split, batch_size=2, max_len=4, buckets=(4,), seed=0, window_end="random")
+    targets = set()
+    for epoch in range(60):
+        b = rand.batch(epoch * rand.steps_per_epoch)
+        row = b["targets"][np.argmax(b["targets"].max(axis=1) < 20)]  # user 0's row
+        np.testing.assert_array_equal(np.diff(row), 1)  # a contiguous window, no padding
+        targets.add(int(row[-1]))
+        short = b["targets"][b["targets"].max(axis=1) >= 20][0]
+        assert list(short[short > 0]) == [20, 21]  # user 1: its whole window [20, 21], as always
+    assert targets == {5, 6, 7, 8, 9, 10}
+    assert {int(last.batch(e)["targets"].min(axis=1).max()) for e in range(5)} == {7}  # always the last window
+    with pytest.raises(ValueError, match="train.window_end"):
+        TrainBatches(split, batch_size=2, max_len=4, buckets=(4,), seed=0, window_end="middle")
 
 
 def test_process_shards_tile_the_global_batch(monkeypatch):

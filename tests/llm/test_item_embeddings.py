@@ -7,6 +7,7 @@ import pathlib
 import numpy as np
 import pytest
 
+from engine.data.item_embeddings import read_item_embeddings, write_artifact
 from llm import embeddings as emb
 from llm.errors import LLMError
 from llm.item_text import render_item_texts
@@ -34,7 +35,7 @@ def test_artifact_format_and_cache(tmp_path, fake_model):
     texts = render_item_texts(ROWS, "{title}")
     spec = emb.EmbeddingSpec()
     directory = emb.build_item_embeddings("toy", texts, IDS, spec, tmp_path)
-    table, meta = emb.load_item_embeddings(directory)
+    table, meta = read_item_embeddings(directory)
     assert table.dtype == np.float32 and table.shape == (4, 3)
     np.testing.assert_array_equal(table[0], 0)
     np.testing.assert_array_equal(table[1:, 0], [4, 9, 6])  # "Heat", "Toy Story", fallback "item c"
@@ -66,9 +67,12 @@ def test_a_failed_write_leaves_nothing_behind(tmp_path, fake_model, monkeypatch)
 def test_bad_spec_and_corrupt_artifact(tmp_path):
     with pytest.raises(ValueError, match="embed.source must be one of minilm, server"):
         emb.EmbeddingSpec(source="openai")
-    emb.write_artifact(tmp_path / "x", np.ones((3, 2), np.float32), {"num_items": 2, "dim": 2})
-    with pytest.raises(ValueError, match="zero padding row 0"):
-        emb.load_item_embeddings(tmp_path / "x")
+    write_artifact(tmp_path / "x", np.ones((3, 2), np.float32), {"num_items": 2, "dim": 2})
+    with pytest.raises(ValueError, match="zero padding row"):
+        read_item_embeddings(tmp_path / "x")
+    write_artifact(tmp_path / "y", np.zeros((3, 2), np.float32), {"num_items": 3, "dim": 2})
+    with pytest.raises(ValueError, match=r"y/item_embeddings.npy: shape \(3, 2\), but .*y/meta.json says \(4, 2\)"):
+        read_item_embeddings(tmp_path / "y")
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +84,7 @@ def embedding_server(llama_server):  # llama_server: skips (or fails) when the L
 def test_server_source_with_the_embedded_llama_cpp_server(tmp_path, embedding_server):
     texts = render_item_texts(ROWS, "{title}")
     spec = emb.EmbeddingSpec(source="server", server_url=embedding_server.url, batch_size=2)
-    table, meta = emb.load_item_embeddings(emb.build_item_embeddings("toy", texts, IDS, spec, tmp_path,
+    table, meta = read_item_embeddings(emb.build_item_embeddings("toy", texts, IDS, spec, tmp_path,
                                                                       progress=False))
     assert table.shape == (4, 576) and meta["model"] == "server:smollm2-135m-instruct"
     np.testing.assert_allclose(np.linalg.norm(table[1:], axis=1), 1.0, atol=1e-5)
