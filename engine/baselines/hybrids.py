@@ -75,19 +75,43 @@ def _choose(candidates, values: list[float], metric: str) -> dict:
             "candidates": [{"quantile": q, "cutoff": c, "value": v} for (q, c), v in zip(candidates, values)]}
 
 
-class PopularitySwitch(Recommender):
+class _CutoffHybrid(Recommender):
+    """What both hybrids share: LLMSeqSim plus a training-popularity cut-off, fixed or chosen on validation
+    by `select_cutoff` once the components are fitted."""
+
+    def __init__(self, similarity, quantiles=DEFAULT_QUANTILES, metric: str = "NDCG@20",
+                 cutoff: float | None = None, mask_history: bool = True, ties: str = "pessimistic"):
+        self.similarity = similarity
+        self.quantiles, self.metric, self.cutoff = tuple(quantiles), metric, cutoff
+        self.mask_history, self.ties = mask_history, ties
+        self.ks = _ks_of(metric)
+        self.selection: dict | None = None
+
+    def components(self) -> tuple:
+        return (self.similarity,)
+
+    def fit(self, split: Split):
+        for model in self.components():
+            _fit_if_needed(model, split)
+        self.counts = train_item_counts(split)
+        self.num_items = split.num_items
+        if self.cutoff is None:
+            self.cutoff, self.selection = self.select_cutoff(split)
+        return self
+
+    def select_cutoff(self, split: Split) -> tuple[float, dict]:
+        raise NotImplementedError  # abstract: each hybrid applies a cut-off its own way
+
+
+class PopularitySwitch(_CutoffHybrid):
     """LLMSeqSim & Sequential. similarity: the LLMSeqSim model; sequential: any scorer (see module doc).
     cutoff: fixed cut-off (skips the selection) or None to choose it on validation."""
 
     name = "LLMSeqSim&Sequential"
 
-    def __init__(self, similarity, sequential, quantiles=DEFAULT_QUANTILES, metric: str = "NDCG@20",
-                 cutoff: float | None = None, mask_history: bool = True, ties: str = "pessimistic"):
-        self.similarity, self.sequential = similarity, sequential
-        self.quantiles, self.metric, self.cutoff = tuple(quantiles), metric, cutoff
-        self.mask_history, self.ties = mask_history, ties
-        self.ks = _ks_of(metric)
-        self.selection: dict | None = None
+    def __init__(self, similarity, sequential, **kwargs):
+        super().__init__(similarity, **kwargs)
+        self.sequential = sequential
 
     @classmethod
     def from_config(cls, config, dataset=None) -> PopularitySwitch:
@@ -103,14 +127,8 @@ class PopularitySwitch(Recommender):
             sequential = SKNNEmb(m.embeddings, seed=config.seed, **dataset_identity(config, dataset))
         return cls(_similarity_from_config(config, dataset), sequential, **_common_from_config(config))
 
-    def fit(self, split: Split) -> PopularitySwitch:
-        _fit_if_needed(self.similarity, split)
-        _fit_if_needed(self.sequential, split)
-        self.counts = train_item_counts(split)
-        self.num_items = split.num_items
-        if self.cutoff is None:
-            self.cutoff, self.selection = self.select_cutoff(split)
-        return self
+    def components(self) -> tuple:
+        return (self.similarity, self.sequential)
 
     def select_cutoff(self, split: Split) -> tuple[float, dict]:
         """Route each validation prompt for every candidate cut-off; each component scores once."""
@@ -146,30 +164,14 @@ def demote_unpopular(scores: np.ndarray, popular: np.ndarray) -> np.ndarray:
     return np.where(popular[None, :], scores, scores - shift)
 
 
-class PopularityFloor(Recommender):
+class PopularityFloor(_CutoffHybrid):
     """LLMSeqSim & Popularity. similarity: the LLMSeqSim model. cutoff: fixed, or None to choose on validation."""
 
     name = "LLMSeqSim&Popularity"
 
-    def __init__(self, similarity, quantiles=DEFAULT_QUANTILES, metric: str = "NDCG@20", cutoff: float | None = None,
-                 mask_history: bool = True, ties: str = "pessimistic"):
-        self.similarity = similarity
-        self.quantiles, self.metric, self.cutoff = tuple(quantiles), metric, cutoff
-        self.mask_history, self.ties = mask_history, ties
-        self.ks = _ks_of(metric)
-        self.selection: dict | None = None
-
     @classmethod
     def from_config(cls, config, dataset=None) -> PopularityFloor:
         return cls(_similarity_from_config(config, dataset), **_common_from_config(config))
-
-    def fit(self, split: Split) -> PopularityFloor:
-        _fit_if_needed(self.similarity, split)
-        self.counts = train_item_counts(split)
-        self.num_items = split.num_items
-        if self.cutoff is None:
-            self.cutoff, self.selection = self.select_cutoff(split)
-        return self
 
     def select_cutoff(self, split: Split) -> tuple[float, dict]:
         """Score each block of validation prompts once and rank the target under every candidate."""

@@ -33,12 +33,7 @@ def read_item_embeddings(path) -> tuple[np.ndarray, dict]:
     """(float32 [num_items + 1, D], meta) from the artifact directory `path` (or its .npy file), checked
     for what the artifact says about itself: a 2-D finite table whose shape agrees with meta.json and
     whose padding row 0 is zero."""
-    if not str(path):
-        raise DataError("no item-embeddings artifact given (an empty path)")
-    directory = pathlib.Path(path)
-    if directory.suffix == ".npy":
-        directory = directory.parent
-    array_path, meta_path = directory / EMBEDDINGS_FILE, directory / META_FILE
+    array_path, meta_path = _paths(path)
     if not array_path.is_file():
         raise DataError(f"{array_path}: item-embeddings file not found (make it with launch.embed)")
     table = _read_array(str(array_path.resolve()), os.stat(array_path).st_mtime_ns)
@@ -63,8 +58,7 @@ def load_item_embeddings(path, num_items: int, dataset: str = "", dim: int | Non
     cache key (meta 'dataset_cache_key' = the dataset's meta.json 'cache_key', where both sides have one;
     meta 'cache_key' is the text side's own embedding-cache key) and width (None = any)."""
     table, meta = read_item_embeddings(path)
-    directory = pathlib.Path(path).parent if pathlib.Path(path).suffix == ".npy" else pathlib.Path(path)
-    array_path, meta_path = directory / EMBEDDINGS_FILE, directory / META_FILE
+    array_path, meta_path = _paths(path)
     if "num_items" in meta and int(meta["num_items"]) != int(num_items):
         raise DataError(f"{meta_path}: embeddings are for {meta['num_items']} items but this dataset has "
                         f"{num_items}; the artifact belongs to another dataset or preprocessing")
@@ -82,6 +76,16 @@ def load_item_embeddings(path, num_items: int, dataset: str = "", dim: int | Non
         raise DataError(f"{array_path}: embedding width {table.shape[1]} but the model needs {dim} "
                         "(reduce the embeddings to model.hidden_dim first, e.g. launch.embed with PCA)")
     return table
+
+
+def _paths(path) -> tuple[pathlib.Path, pathlib.Path]:
+    """(array file, meta file) of an artifact given as its directory or its .npy file."""
+    if not str(path):
+        raise DataError("no item-embeddings artifact given (an empty path)")
+    directory = pathlib.Path(path)
+    if directory.suffix == ".npy":
+        directory = directory.parent
+    return directory / EMBEDDINGS_FILE, directory / META_FILE
 
 
 @functools.lru_cache(maxsize=4)
