@@ -21,7 +21,7 @@ from engine.baselines.evaluate import evaluate
 from engine.data.sources import load_dataset
 from engine.data.splits import make_split
 from engine.eval.extras import add_extras, check_eval_config, wants_extras
-from engine.train.run_dir import RunLog, check_config, config_to_dict, write_json_atomic
+from engine.train.run_dir import RunLog, check_config, config_to_dict, write_json_atomic, write_ranks
 
 
 def build_recommender(config: ml_collections.ConfigDict, dataset):
@@ -92,6 +92,8 @@ def fit_and_evaluate(config: ml_collections.ConfigDict, workdir, *, splits=("val
     if getattr(model, "selection", None):  # e.g. a hybrid's cut-off, chosen on validation prompts
         results["selection"] = model.selection
     results["timing"] = {"fit_seconds": fit_seconds, "evaluate_seconds": time.perf_counter() - start - fit_seconds}
+    for split_name in splits:
+        write_ranks(workdir, split_name, ranks[split_name])
     write_json_atomic(results_path, results)
     log.close()
     return results

@@ -14,7 +14,7 @@ from engine.data.pipeline import bucket_of, left_pad
 from engine.eval.extras import add_extras, wants_extras
 from engine.train.checkpoints import RunCheckpoints
 from engine.train.experiment import Experiment, make_optimizer
-from engine.train.run_dir import load_config, write_json_atomic
+from engine.train.run_dir import load_config, write_json_atomic, write_ranks
 
 
 class TrainedRecommender(Recommender):
@@ -86,6 +86,7 @@ def evaluate_run(workdir, split: str = "test") -> dict:
                "seed": config.seed, "model": config.model.name, "dataset": config.data.name}
     if wants_extras(config.eval):
         add_extras(results, TrainedRecommender(exp, params), exp.split, config.eval, {split: ranks})
+    write_ranks(workdir, split, ranks)
     if jax.process_index() == 0:
         write_json_atomic(workdir / f"evaluate_{split}.json", results)
     return results

@@ -11,6 +11,7 @@ import tempfile
 
 import jax
 import ml_collections
+import numpy as np
 
 # Keys that define the experiment: a workdir holding a checkpoint must agree on all of them.
 IDENTITY_KEYS = ("seed", "data", "split", "model", "train.batch_size", "train.length_buckets", "train.loss")
@@ -40,6 +41,22 @@ def _flatten(d: dict, prefix: str = "") -> dict:
         name = f"{prefix}{key}"
         out.update(_flatten(value, name + ".") if isinstance(value, dict) else {name: value})
     return out
+
+
+def ranks_path(workdir, split: str) -> pathlib.Path:
+    return pathlib.Path(workdir) / f"ranks_{split}.npy"
+
+
+def write_ranks(workdir, split: str, ranks: np.ndarray) -> None:
+    """ranks_<split>.npy: the 0-based rank of each evaluation prompt's target, in prompt order, so that two
+    runs on the same split can be compared prompt by prompt (launch.compare). Process 0 only."""
+    if jax.process_index() != 0:
+        return
+    path = ranks_path(workdir, split)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npy")
+    with os.fdopen(fd, "wb") as f:
+        np.save(f, np.asarray(ranks, dtype=np.int32))
+    os.replace(tmp, path)
 
 
 def config_to_dict(config: ml_collections.ConfigDict) -> dict:

@@ -26,7 +26,7 @@ from engine.train.checkpoints import RunCheckpoints
 from engine.train.evaluation import TrainedRecommender
 from engine.train.experiment import Experiment, make_optimizer
 from engine.train.losses import loss_from_config
-from engine.train.run_dir import RunLog, check_config, config_to_dict, write_json_atomic
+from engine.train.run_dir import RunLog, check_config, config_to_dict, write_json_atomic, write_ranks
 from engine.data.pipeline import TrainBatches
 
 
@@ -196,6 +196,8 @@ def train(config: ml_collections.ConfigDict, workdir, *, on_step: Callable[[int]
                          "steady_steps_per_second": statistics.median(rates) if rates else None,
                          "devices": jax.device_count(), "platform": jax.devices()[0].platform,
                          "resumed_from_step": start_step}
+    for split_name in splits:  # before results.json, whose presence says the run is complete
+        write_ranks(workdir, split_name, ranks[split_name])
     if is_main:
         write_json_atomic(workdir / "results.json", results)
     checkpoints.close()

@@ -17,6 +17,7 @@ from engine.baselines.run import build_recommender, fit_and_evaluate
 from engine.data.item_embeddings import write_item_embeddings
 from engine.data.sources import load_dataset
 from engine.data.splits import make_split
+from engine.eval.metrics import metrics_from_ranks
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +42,9 @@ def test_llmseqsim_run_writes_results(tiny, tmp_path):
     saved = json.loads((tmp_path / "run" / "results.json").read_text())
     assert saved["model"] == "llmseqsim" and 0 <= saved["test"]["NDCG@10"] <= 1
     assert results["valid"]["HR@20"] >= 0
+    for split in ("valid", "test"):  # the per-prompt ranks behind the metrics (launch.compare reads them)
+        ranks = np.load(tmp_path / "run" / f"ranks_{split}.npy")
+        assert metrics_from_ranks(ranks, config.eval.ks) == pytest.approx(saved[split], abs=1e-9)
 
 
 def test_llm2sasrec_run_restored_as_a_scorer_and_hybrid(tiny, tmp_path):

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+from engine.eval.metrics import metrics_from_ranks
 from engine.train.evaluation import evaluate_run
 from engine.train.trainer import train
 
@@ -66,10 +67,14 @@ def test_interrupted_run_resumes_to_the_same_result(uninterrupted, tmp_path):
 
 def test_evaluate_restores_the_best_checkpoint(uninterrupted):
     _, workdir, results = uninterrupted
+    trained_ranks = np.load(workdir / "ranks_test.npy")  # written by train, before evaluate replaces it
     evaluated = evaluate_run(workdir, "test")
     for name, value in results["test"].items():
         assert evaluated["test"][name] == pytest.approx(value, abs=1e-6)
     assert (workdir / "evaluate_test.json").exists()
+    # The per-prompt ranks behind the metrics, for paired tests between runs (launch.compare).
+    np.testing.assert_array_equal(np.load(workdir / "ranks_test.npy"), trained_ranks)
+    assert metrics_from_ranks(trained_ranks, (5, 10, 20)) == pytest.approx(results["test"], abs=1e-6)
 
 
 def test_workdir_of_another_experiment_is_refused(uninterrupted):
