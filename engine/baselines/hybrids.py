@@ -77,7 +77,8 @@ def _choose(candidates, values: list[float], metric: str) -> dict:
 
 class _CutoffHybrid(Recommender):
     """What both hybrids share: LLMSeqSim plus a training-popularity cut-off, fixed or chosen on validation
-    by `select_cutoff` once the components are fitted."""
+    once the components are fitted, by the subclass's `select_cutoff(split) -> (cutoff, selection)` (each
+    hybrid applies a cut-off its own way)."""
 
     def __init__(self, similarity, quantiles=DEFAULT_QUANTILES, metric: str = "NDCG@20",
                  cutoff: float | None = None, mask_history: bool = True, ties: str = "pessimistic"):
@@ -98,9 +99,6 @@ class _CutoffHybrid(Recommender):
         if self.cutoff is None:
             self.cutoff, self.selection = self.select_cutoff(split)
         return self
-
-    def select_cutoff(self, split: Split) -> tuple[float, dict]:
-        raise NotImplementedError  # abstract: each hybrid applies a cut-off its own way
 
 
 class PopularitySwitch(_CutoffHybrid):
