@@ -42,25 +42,27 @@ def data_identity(run_dir) -> dict:
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: is {run_dir} a run directory?")
     config = json.loads(path.read_text())
-    return {"data": config.get("data"), "split": config.get("split")}
+    return {"data": config.get("data") or {}, "split": config.get("split") or {}}
 
 
-def check_same_prompts(groups: dict[str, list]) -> None:
-    """Every run of both sides on one dataset and split, each side one model."""
-    reference = None
+def check_same_prompts(groups: dict[str, list]) -> dict[str, str]:
+    """Every run of both sides on one dataset and split, each side one model; returns each side's model."""
+    from engine.train.run_dir import differing_keys
+
+    models, reference = {}, None
     for side, dirs in groups.items():
-        results = load_results(dirs)
-        if len({r["model"] for r in results}) > 1:
-            raise ValueError(f"the {side} runs are of different models: {sorted({r['model'] for r in results})}")
+        names = sorted({r["model"] for r in load_results(dirs)})
+        if len(names) > 1:
+            raise ValueError(f"the {side} runs are of different models: {names}")
+        models[side] = names[0]
         for d in dirs:
             identity = data_identity(d)
             if reference is None:
                 reference = (d, identity)
-            elif identity != reference[1]:
-                differ = sorted(f"{s}.{k}" for s in identity for k in set(identity[s] or {}) | set(reference[1][s] or {})
-                                if (identity[s] or {}).get(k) != (reference[1][s] or {}).get(k))
+            elif differ := differing_keys(identity, reference[1]):
                 raise ValueError(f"{d} and {reference[0]} are not on the same dataset and split (they differ in "
                                  f"{', '.join(differ)}); a paired test needs the same prompts")
+    return models
 
 
 def compare(baseline, candidate, split: str = "test", metrics=DEFAULT_METRICS, labels=None) -> dict:
@@ -68,10 +70,9 @@ def compare(baseline, candidate, split: str = "test", metrics=DEFAULT_METRICS, l
     named after its backbone, so give labels when both sides share one)."""
     from engine.eval.significance import paired_comparison
 
-    check_same_prompts({"baseline": baseline, "candidate": candidate})
+    models = check_same_prompts({"baseline": baseline, "candidate": candidate})
+    names = list(labels) if labels else [models["baseline"], models["candidate"]]
     a, b = load_ranks(baseline, split), load_ranks(candidate, split)
-    names = list(labels) if labels else [load_results(baseline[:1])[0]["model"],
-                                         load_results(candidate[:1])[0]["model"]]
     return {"split": split, "baseline": {"model": names[0], "runs": [str(d) for d in baseline]},
             "candidate": {"model": names[1], "runs": [str(d) for d in candidate]},
             "rows": [paired_comparison(a, b, m) for m in metrics]}

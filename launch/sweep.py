@@ -40,8 +40,8 @@ def plan(specs, seeds, out, overrides=()) -> list[tuple[str, int, object, pathli
         if reference is None:
             reference = (label, data)
         elif data != reference[1]:
-            differ = sorted(f"{s}.{k}" for s in data for k in set(data[s]) | set(reference[1][s])
-                            if data[s].get(k) != reference[1][s].get(k))
+            from engine.train.run_dir import differing_keys
+            differ = differing_keys(data, reference[1])
             raise ValueError(f"the sweep's runs disagree on the dataset: {label!r} and {reference[0]!r} differ in "
                              f"{', '.join(differ)}; a table compares models on one dataset and split")
         groups[label] = config

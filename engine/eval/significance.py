@@ -20,17 +20,23 @@ from scipy import stats
 from engine.eval.metrics import metric_values
 
 
-def seed_mean_values(rank_arrays: list[np.ndarray], metric: str) -> np.ndarray:
-    """Per-prompt value of `metric`, averaged over the seeds' rank arrays (all of one length)."""
+def per_seed_values(rank_arrays: list[np.ndarray], metric: str) -> np.ndarray:
+    """[seeds, prompts]: the value of `metric` for each prompt under each seed's rank array."""
     lengths = {len(r) for r in rank_arrays}
     if len(lengths) != 1:
         raise ValueError(f"the runs scored different numbers of prompts: {sorted(lengths)}")
-    return np.mean([metric_values(r, metric) for r in rank_arrays], axis=0)
+    return np.stack([metric_values(r, metric) for r in rank_arrays])
+
+
+def seed_mean_values(rank_arrays: list[np.ndarray], metric: str) -> np.ndarray:
+    """Per-prompt value of `metric`, averaged over the seeds' rank arrays (all of one length)."""
+    return per_seed_values(rank_arrays, metric).mean(axis=0)
 
 
 def paired_comparison(baseline: list[np.ndarray], candidate: list[np.ndarray], metric: str) -> dict:
     """baseline, candidate: rank arrays (one per seed) over the same prompts in the same order."""
-    a, b = seed_mean_values(baseline, metric), seed_mean_values(candidate, metric)
+    seeds_a, seeds_b = per_seed_values(baseline, metric), per_seed_values(candidate, metric)
+    a, b = seeds_a.mean(axis=0), seeds_b.mean(axis=0)
     if len(a) != len(b):
         raise ValueError(f"baseline runs scored {len(a)} prompts, candidate runs {len(b)}: not the same split")
     if len(a) < 2:
@@ -50,7 +56,5 @@ def paired_comparison(baseline: list[np.ndarray], candidate: list[np.ndarray], m
            "ci95": [mean_diff - half_width, mean_diff + half_width],
            "paired_t_p": t_p, "wilcoxon_p": wilcoxon_p}
     if len(baseline) >= 2 and len(candidate) >= 2:
-        per_seed_a = [metric_values(r, metric).mean() for r in baseline]
-        per_seed_b = [metric_values(r, metric).mean() for r in candidate]
-        out["seed_welch_p"] = float(stats.ttest_ind(per_seed_b, per_seed_a, equal_var=False).pvalue)
+        out["seed_welch_p"] = float(stats.ttest_ind(seeds_b.mean(axis=1), seeds_a.mean(axis=1), equal_var=False).pvalue)
     return out

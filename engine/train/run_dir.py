@@ -17,22 +17,27 @@ import numpy as np
 IDENTITY_KEYS = ("seed", "data", "split", "model", "train.batch_size", "train.length_buckets", "train.loss")
 
 
-def write_json_atomic(path: pathlib.Path, obj) -> None:
+def _write_atomic(path, mode: str, write) -> None:
+    """write(file) into a temporary file beside `path`, then rename it over `path`: a reader sees the old
+    file or the new one, never half of one (and a failed write leaves no temporary behind)."""
     path = pathlib.Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, mode) as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        pathlib.Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json_atomic(path: pathlib.Path, obj) -> None:
+    _write_atomic(path, "w", lambda f: f.write(json.dumps(obj, indent=2, sort_keys=True) + "\n"))
 
 
 def write_text_atomic(path: pathlib.Path, text: str) -> None:
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
+    _write_atomic(path, "w", lambda f: f.write(text))
 
 
 def _flatten(d: dict, prefix: str = "") -> dict:
@@ -52,11 +57,7 @@ def write_ranks(workdir, split: str, ranks: np.ndarray) -> None:
     runs on the same split can be compared prompt by prompt (launch.compare). Process 0 only."""
     if jax.process_index() != 0:
         return
-    path = ranks_path(workdir, split)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npy")
-    with os.fdopen(fd, "wb") as f:
-        np.save(f, np.asarray(ranks, dtype=np.int32))
-    os.replace(tmp, path)
+    _write_atomic(ranks_path(workdir, split), "wb", lambda f: np.save(f, np.asarray(ranks, dtype=np.int32)))
 
 
 def config_to_dict(config: ml_collections.ConfigDict) -> dict:
@@ -79,6 +80,12 @@ def check_config(workdir: pathlib.Path, config: ml_collections.ConfigDict) -> No
         detail = "; ".join(f"{k}: saved {saved.get(k)!r}, now {current.get(k)!r}" for k in differ[:8])
         raise ValueError(f"{saved_path}: this run directory holds a different experiment ({detail}). "
                          "Use a new --workdir, or the same config to resume.")
+
+
+def differing_keys(a: dict, b: dict) -> list[str]:
+    """Dotted names of the leaves where two nested dicts differ (a key present on one side only counts)."""
+    flat_a, flat_b = _flatten(a), _flatten(b)
+    return sorted(k for k in flat_a.keys() | flat_b.keys() if flat_a.get(k) != flat_b.get(k))
 
 
 def load_config(workdir: pathlib.Path) -> ml_collections.ConfigDict:
