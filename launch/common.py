@@ -8,6 +8,20 @@ import sys
 from engine.data.errors import DataError
 
 
+def start(argv, *, processes: bool = False) -> None:
+    """The first lines of an absl entry point's main(): refuse stray arguments; with `processes`, join the
+    other processes of a multi-process run before anything picks JAX's devices; quiet orbax, which logs
+    every file it writes at INFO."""
+    from absl import app, logging
+
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if processes:
+        from launch.distributed import initialize_or_exit
+        initialize_or_exit()
+    logging.set_verbosity(logging.WARNING)
+
+
 def run_guarded(fn):
     """Bad input (data, config, run directory) ends the program with its message, not a traceback."""
     try:
@@ -43,36 +57,13 @@ def run_experiment(config, workdir, *, splits=("valid", "test"), on_validate=Non
                      f"non-neural: {', '.join(sorted(RECOMMENDERS))}")
 
 
-def apply_override(config, assignment: str) -> None:
-    """Set `section.key=value` on a locked config; the value is a Python literal or else a plain string."""
-    import ast
-
-    key, sep, text = assignment.partition("=")
-    if not sep or not key:
-        raise ValueError(f"override {assignment!r} must look like section.key=value")
-    *path, last = key.split(".")
-    node = config
-    for part in path:
-        if part not in node:
-            raise KeyError(f"unknown config key {key!r} (no section {part!r})")
-        node = node[part]
-    if last not in node:
-        raise KeyError(f"unknown config key {key!r}")
-    try:
-        value = ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        value = text
-    try:
-        node[last] = value
-    except TypeError as error:
-        raise ValueError(f"config key {key}: cannot set {text!r} ({error})") from None
-
-
 def load_config_spec(spec: str, overrides=()):
     """'configs/sknn.py:tiny [key=value ...]' -> (config, label). A `label=NAME` token names the run
     group (default: model.name); other tokens and `overrides` (applied first) are config overrides."""
     import importlib.util
     import pathlib
+
+    from engine.train.run_dir import apply_override
 
     path, _, arg = spec.split()[0].partition(":")
     file = pathlib.Path(path)

@@ -5,7 +5,7 @@
 Restores <workdir>/checkpoints/best and writes <workdir>/artifacts/confidence.npz: user, position,
 target, top_item, confidence (max softmax probability), target_prob and user_id per training instance."""
 
-from absl import app, flags, logging
+from absl import app, flags
 
 flags.DEFINE_string("workdir", None, "Run directory written by launch.train (a neural model).")
 flags.DEFINE_enum("mode", "prefix", ["prefix", "window"],
@@ -16,10 +16,8 @@ flags.mark_flags_as_required(["workdir"])
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    logging.set_verbosity(logging.WARNING)
-    from launch.common import run_guarded
+    from launch.common import run_guarded, start
+    start(argv)
     from engine.train.confidence import write_confidence
 
     f = flags.FLAGS

@@ -16,7 +16,7 @@ import pathlib
 import shutil
 import time
 
-from absl import app, flags, logging
+from absl import app, flags
 from ml_collections import config_flags
 
 config_flags.DEFINE_config_file("config", None, "Config file and preset, e.g. configs/embed.py:ml-1m.",
@@ -94,10 +94,8 @@ def embed(config, workdir, *, progress: bool = True) -> dict:
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    logging.set_verbosity(logging.WARNING)
-    from launch.common import run_guarded
+    from launch.common import run_guarded, start
+    start(argv)
     from llm.errors import LLMError
 
     def guarded():

@@ -8,7 +8,7 @@ and evaluate it; both write config.json, metrics.jsonl and results.json to --wor
 
 Re-running with the same --workdir resumes from its last checkpoint."""
 
-from absl import app, flags, logging
+from absl import app, flags
 from ml_collections import config_flags
 
 config_flags.DEFINE_config_file("config", None, "Config file and preset, e.g. configs/sasrec.py:ml-1m.",
@@ -18,12 +18,8 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    from launch.distributed import initialize_or_exit
-    initialize_or_exit()  # several processes (SEQREC_* or srun) must meet before JAX picks its devices
-    logging.set_verbosity(logging.WARNING)  # orbax reports every file it writes at INFO
-    from launch.common import print_results, run_experiment, run_guarded
+    from launch.common import print_results, run_experiment, run_guarded, start
+    start(argv, processes=True)
 
     results = run_guarded(lambda: run_experiment(flags.FLAGS.config, flags.FLAGS.workdir))
     print_results(results, flags.FLAGS.workdir)

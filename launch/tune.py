@@ -66,7 +66,8 @@ def suggest(trial, space) -> dict:
 
 
 def _configure(spec, overrides, params):
-    from launch.common import apply_override, load_config_spec
+    from engine.train.run_dir import apply_override
+    from launch.common import load_config_spec
     config, _ = load_config_spec(spec, overrides)
     for key, value in params.items():
         apply_override(config, f"{key}={value!r}")

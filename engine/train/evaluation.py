@@ -14,7 +14,7 @@ from engine.data.pipeline import bucket_of, left_pad
 from engine.eval.extras import add_extras, wants_extras
 from engine.train.checkpoints import RunCheckpoints
 from engine.train.experiment import Experiment, make_optimizer
-from engine.train.run_dir import load_config, write_json_atomic, write_ranks
+from engine.train.run_dir import apply_override, load_config, write_json_atomic, write_ranks
 
 
 class TrainedRecommender(Recommender):
@@ -54,10 +54,18 @@ class TrainedRecommender(Recommender):
         return out
 
 
-def restore_best_params(workdir):
-    """(Experiment, params of checkpoints/best, progress) of a run directory made by launch.train."""
+def restore_best_params(workdir, eval_overrides=()):
+    """(Experiment, params of checkpoints/best, progress) of a run directory made by launch.train.
+
+    eval_overrides: `eval.key=value` assignments applied to the saved config; nothing else may change, since
+    the checkpoint fixes the model and the data."""
     workdir = pathlib.Path(workdir)
     config = load_config(workdir)
+    for assignment in eval_overrides:
+        if not assignment.startswith("eval."):
+            raise ValueError(f"override {assignment!r}: only eval.* keys can change when a trained run is evaluated "
+                             f"(the model, data and split are those of {workdir / 'config.json'})")
+        apply_override(config, assignment)
     if config.model.get("item_init"):
         config.model.item_init = ""  # the checkpoint holds the trained table; the text artifact is not needed
     exp = Experiment.create(config)
@@ -77,13 +85,17 @@ def restore_best_params(workdir):
     return exp, state["params"], progress
 
 
-def evaluate_run(workdir, split: str = "test") -> dict:
+def evaluate_run(workdir, split: str = "test", eval_overrides=()) -> dict:
+    """Scores `split` with the best checkpoint; writes ranks_<split>.npy and evaluate_<split>.json.
+
+    eval_overrides (e.g. 'eval.beyond_accuracy=True') add protocols the run was not trained with."""
     workdir = pathlib.Path(workdir)
-    exp, params, progress = restore_best_params(workdir)
+    exp, params, progress = restore_best_params(workdir, eval_overrides)
     config = exp.config
     metrics, ranks = exp.evaluate(params, split)
     results = {split: metrics, "best_step": progress["best_step"], "protocol": config.split.protocol,
-               "seed": config.seed, "model": config.model.name, "dataset": config.data.name}
+               "seed": config.seed, "model": config.model.name, "dataset": config.data.name,
+               "eval_overrides": list(eval_overrides)}
     if wants_extras(config.eval):
         add_extras(results, TrainedRecommender(exp, params), exp.split, config.eval, {split: ranks})
     write_ranks(workdir, split, ranks)

@@ -4,6 +4,7 @@ Only process 0 writes; every file that is replaced is written to a temporary nam
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import pathlib
@@ -86,6 +87,30 @@ def differing_keys(a: dict, b: dict) -> list[str]:
     """Dotted names of the leaves where two nested dicts differ (a key present on one side only counts)."""
     flat_a, flat_b = _flatten(a), _flatten(b)
     return sorted(k for k in flat_a.keys() | flat_b.keys() if flat_a.get(k) != flat_b.get(k))
+
+
+def apply_override(config, assignment: str) -> None:
+    """Set `section.key=value` on a config, refusing keys it does not have; the value is a Python literal or
+    else a plain string."""
+    key, sep, text = assignment.partition("=")
+    if not sep or not key:
+        raise ValueError(f"override {assignment!r} must look like section.key=value")
+    *path, last = key.split(".")
+    node = config
+    for part in path:
+        if part not in node:
+            raise KeyError(f"unknown config key {key!r} (no section {part!r})")
+        node = node[part]
+    if last not in node:
+        raise KeyError(f"unknown config key {key!r}")
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        value = text
+    try:
+        node[last] = value
+    except TypeError as error:
+        raise ValueError(f"config key {key}: cannot set {text!r} ({error})") from None
 
 
 def load_config(workdir: pathlib.Path) -> ml_collections.ConfigDict:

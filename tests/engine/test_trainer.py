@@ -77,6 +77,23 @@ def test_evaluate_restores_the_best_checkpoint(uninterrupted):
     assert metrics_from_ranks(trained_ranks, (5, 10, 20)) == pytest.approx(results["test"], abs=1e-6)
 
 
+def test_evaluate_adds_eval_protocols_and_refuses_other_overrides(uninterrupted):
+    _, workdir, results = uninterrupted
+    config_before = (workdir / "config.json").read_text()
+    evaluated = evaluate_run(workdir, "test", ["eval.beyond_accuracy=True", "eval.ks=(10,)"])
+    # The full-ranking metrics are the trained run's, now at K = 10 only, with the beyond-accuracy ones beside.
+    assert set(evaluated["test"]) == {"HR@10", "NDCG@10", "MRR@10", "Coverage@10", "Serendipity@10", "Novelty@10"}
+    assert evaluated["test"]["NDCG@10"] == pytest.approx(results["test"]["NDCG@10"], abs=1e-6)
+    assert 0 < evaluated["test"]["Coverage@10"] <= 1
+    saved = json.loads((workdir / "evaluate_test.json").read_text())
+    assert saved["eval_overrides"] == ["eval.beyond_accuracy=True", "eval.ks=(10,)"]
+    assert (workdir / "config.json").read_text() == config_before  # the run's own config is not rewritten
+    with pytest.raises(ValueError, match=r"model.hidden_dim=8.*only eval.\* keys.*config.json"):
+        evaluate_run(workdir, "test", ["model.hidden_dim=8"])
+    with pytest.raises(KeyError, match="eval.no_such_key"):
+        evaluate_run(workdir, "test", ["eval.no_such_key=1"])
+
+
 def test_workdir_of_another_experiment_is_refused(uninterrupted):
     config, workdir, _ = uninterrupted
     other = config.copy_and_resolve_references()
