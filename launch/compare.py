@@ -13,7 +13,6 @@ and split sections). The test is described in engine/eval/significance.py.
 from __future__ import annotations
 
 import argparse
-import json
 import pathlib
 import sys
 
@@ -37,17 +36,9 @@ def load_ranks(run_dirs, split: str) -> list[np.ndarray]:
     return out
 
 
-def data_identity(run_dir) -> dict:
-    path = pathlib.Path(run_dir) / "config.json"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} not found: is {run_dir} a run directory?")
-    config = json.loads(path.read_text())
-    return {"data": config.get("data") or {}, "split": config.get("split") or {}}
-
-
 def check_same_prompts(groups: dict[str, list]) -> dict[str, str]:
     """Every run of both sides on one dataset and split, each side one model; returns each side's model."""
-    from engine.train.run_dir import differing_keys
+    from engine.train.run_dir import differing_keys, load_config
 
     models, reference = {}, None
     for side, dirs in groups.items():
@@ -56,7 +47,8 @@ def check_same_prompts(groups: dict[str, list]) -> dict[str, str]:
             raise ValueError(f"the {side} runs are of different models: {names}")
         models[side] = names[0]
         for d in dirs:
-            identity = data_identity(d)
+            config = load_config(d)
+            identity = {"data": config.data.to_dict(), "split": config.split.to_dict()}
             if reference is None:
                 reference = (d, identity)
             elif differ := differing_keys(identity, reference[1]):
