@@ -126,15 +126,27 @@ def csv_text(groups) -> str:
 
 # --- The plots.
 
+def _colors(count: int) -> list:
+    """One distinct colour per model: the 10-colour default cycle repeats on larger sweeps."""
+    import matplotlib
+
+    cmap = matplotlib.colormaps["tab10" if count <= 10 else "tab20"]
+    return [cmap(i % cmap.N) for i in range(count)]
+
+
+def _legend_outside(fig, ax) -> None:
+    """Legend right of the axes, so that it never hides a curve or a bar."""
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)
+    fig.tight_layout()
+
 def plot_validation_curves(groups, path: pathlib.Path) -> pathlib.Path:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = plt.subplots(figsize=(9, 4.5))
     metric = None
-    for index, (label, dirs) in enumerate(groups.items()):
-        color = f"C{index % 10}"
+    for color, (label, dirs) in zip(_colors(len(groups)), groups.items()):
         for n, d in enumerate(dirs):
             config = json.loads((pathlib.Path(d) / "config.json").read_text())
             metric = config["eval"]["select_metric"]
@@ -146,9 +158,8 @@ def plot_validation_curves(groups, path: pathlib.Path) -> pathlib.Path:
                         label=label if n == 0 else None)
     ax.set_xlabel("step")
     ax.set_ylabel(f"validation {metric}")
-    ax.legend()
     ax.grid(alpha=0.3)
-    fig.tight_layout()
+    _legend_outside(fig, ax)
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
@@ -169,14 +180,15 @@ def plot_popularity_breakdown(groups, path: pathlib.Path, metric: str = "NDCG@10
                                               if row["bucket"] == b]) for b in buckets])
     if not bars:
         return None
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = plt.subplots(figsize=(9, 4.5))
     width = 0.8 / len(bars)
-    for index, (label, (buckets, values)) in enumerate(bars.items()):
-        ax.bar(np.asarray(buckets) + index * width, values, width, label=label)
+    for index, (color, (label, (buckets, values))) in enumerate(zip(_colors(len(bars)), bars.items())):
+        # Each bucket's group of bars is centred on its tick.
+        ax.bar(np.asarray(buckets) + (index - (len(bars) - 1) / 2) * width, values, width, label=label, color=color)
+    ax.set_xticks(sorted({b for buckets, _ in bars.values() for b in buckets}))
     ax.set_xlabel("popularity bucket of the prompt's last item (0 = least popular)")
     ax.set_ylabel(f"test {metric} (mean over seeds)")
-    ax.legend()
-    fig.tight_layout()
+    _legend_outside(fig, ax)
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
