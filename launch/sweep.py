@@ -139,6 +139,7 @@ def _legend_outside(fig, ax) -> None:
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)
     fig.tight_layout()
 
+
 def plot_validation_curves(groups, path: pathlib.Path) -> pathlib.Path:
     import matplotlib
     matplotlib.use("Agg")
