@@ -17,4 +17,6 @@ def get_config(preset: str = "ml-1m") -> ml_collections.ConfigDict:
     config.model.num_blocks = 2
     config.model.num_heads = 1
     config.model.dropout = 0.2
+    # from_end: the last item has position 0; from_start: the window's first item has (README, ml-1m).
+    config.model.positions = "from_end"
     return apply_preset(config, preset)

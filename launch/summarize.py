@@ -43,9 +43,9 @@ def summarize(run_dirs, split: str = "test", metrics=DEFAULT_METRICS) -> str:
         if len(values) > 1:
             raise ValueError(f"runs disagree on {key}: {sorted(values)}")
     head = results[0]
-    lines = [f"{head['model']} on {head['dataset']}, protocol {head['protocol']}, {split}, "
-             f"{len(results)} seeds ({', '.join(str(r['seed']) for r in results)}), best checkpoint by validation",
-             "", "| " + " | ".join(metrics) + " |", "|" + "---|" * len(metrics)]
+    title = (f"{head['model']} on {head['dataset']}, protocol {head['protocol']}, {split}, "
+             f"{len(results)} seeds ({', '.join(str(r['seed']) for r in results)}), best checkpoint by validation")
+    lines = [title, "", "| " + " | ".join(metrics) + " |", "|" + "---|" * len(metrics)]
     cells = []
     for m in metrics:
         mean, std = mean_std([r[split][m] for r in results])
@@ -54,11 +54,11 @@ def summarize(run_dirs, split: str = "test", metrics=DEFAULT_METRICS) -> str:
     timing = [r.get("timing", {}) for r in results]
     # A run finalised without training steps in its last session has no throughput figure to average.
     if all(t.get("train_wall_seconds") and t.get("steady_steps_per_second") for t in timing):
-        wall = np.array([t["train_wall_seconds"] for t in timing]) / 60
-        rate = np.array([t["steady_steps_per_second"] for t in timing])
-        lines += ["", f"training wall time {wall.mean():.1f} ± {wall.std():.1f} min; steady state "
-                  f"{rate.mean():.2f} ± {rate.std():.2f} steps/s on {timing[0]['platform']} "
-                  f"× {timing[0]['devices']}; best steps {[r['best_step'] for r in results]}"]
+        wall_mean, wall_std = mean_std([t["train_wall_seconds"] / 60 for t in timing])
+        rate_mean, rate_std = mean_std([t["steady_steps_per_second"] for t in timing])
+        lines += ["", (f"training wall time {wall_mean:.1f} ± {wall_std:.1f} min; steady state "
+                       f"{rate_mean:.2f} ± {rate_std:.2f} steps/s on {timing[0]['platform']} "
+                       f"× {timing[0]['devices']}; best steps {[r['best_step'] for r in results]}")]
     return "\n".join(lines)
 
 

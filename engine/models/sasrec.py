@@ -1,9 +1,10 @@
 """SASRec (Kang & McAuley, ICDM 2018): causal self-attention over the item sequence.
 
-Inputs are left-padded item ids (0 = padding). Positions are counted from the end of the
-sequence (the last item has position 0), so a sequence gets the same representation whatever
-the amount of left padding or the window length: this is what makes padding invariance hold
-and lets evaluation use a different window than training.
+Inputs are left-padded item ids (0 = padding). Positions are counted, by default, from the end of the
+sequence (the last item has position 0); `positions="from_start"` counts them from the first item of the
+window instead, as a right-padded implementation does (the SASRec+ reference, Klenitskiy & Vasilev 2023):
+the last item's position then tells the model how long the history is. Either way a sequence gets the
+same representation whatever the amount of left padding: this is what makes padding invariance hold.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import jax.numpy as jnp
 from flax import nnx
 
 from engine.models.base import SequentialModel
+
+POSITIONS = ("from_end", "from_start")
 
 
 class FeedForward(nnx.Module):
@@ -60,8 +63,11 @@ class SASRec(SequentialModel):
     """Returns hidden states; `item_scores` ties the output layer to the item embeddings."""
 
     def __init__(self, *, num_items: int, max_len: int, hidden_dim: int = 64, num_blocks: int = 2,
-                 num_heads: int = 1, dropout: float = 0.2, rngs: nnx.Rngs):
+                 num_heads: int = 1, dropout: float = 0.2, positions: str = "from_end", rngs: nnx.Rngs):
+        if positions not in POSITIONS:
+            raise ValueError(f"unknown model.positions {positions!r}; known: {', '.join(POSITIONS)}")
         self.num_items = num_items
+        self.positions = positions
         self.max_len = max_len
         init = nnx.initializers.truncated_normal(stddev=0.02)
         self.item_embedding = nnx.Embed(num_items + 1, hidden_dim, embedding_init=init, rngs=rngs)
@@ -76,10 +82,14 @@ class SASRec(SequentialModel):
         `rngs=None` means evaluation (no dropout)."""
         length = items.shape[1]
         valid = items > 0
-        # Distance from the end of the window, clipped so longer eval windows reuse the last slot.
-        positions = jnp.minimum(jnp.arange(length)[::-1], self.max_len - 1)
+        if self.positions == "from_end":
+            positions = jnp.arange(length)[::-1][None]
+        else:  # count the real items so far, so left padding does not shift them
+            positions = jnp.maximum(jnp.cumsum(valid, axis=1) - 1, 0)
+        # Clipped so that a window longer than max_len reuses the last slot.
+        positions = jnp.minimum(positions, self.max_len - 1)
         x = self.item_embedding(items) * jnp.sqrt(self.item_embedding.features).astype(jnp.float32)
-        x = x + self.position_embedding(positions)[None]
+        x = x + self.position_embedding(positions)
         x = self.dropout(x, rngs=rngs, deterministic=rngs is None) * valid[..., None]
         causal = jnp.tril(jnp.ones((length, length), bool))
         # Padding keys are masked; every query may see itself so no attention row is empty.

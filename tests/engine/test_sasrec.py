@@ -1,18 +1,20 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from flax import nnx
 
 from engine.models.sasrec import SASRec
 
 
-def make(max_len=8):
+def make(max_len=8, positions="from_end"):
     return SASRec(num_items=30, max_len=max_len, hidden_dim=16, num_blocks=2, num_heads=2, dropout=0.3,
-                  rngs=nnx.Rngs(0))
+                  positions=positions, rngs=nnx.Rngs(0))
 
 
-def test_causal_a_later_item_does_not_change_earlier_outputs():
-    model = make()
+@pytest.mark.parametrize("positions", ["from_end", "from_start"])
+def test_causal_a_later_item_does_not_change_earlier_outputs(positions):
+    model = make(positions=positions)
     seq = jnp.array([[0, 0, 3, 7, 9, 11, 4, 2]])
     changed = seq.at[0, 5].set(25)
     a, b = model(seq), model(changed)
@@ -20,16 +22,18 @@ def test_causal_a_later_item_does_not_change_earlier_outputs():
     assert not np.allclose(a[0, 5:], b[0, 5:])
 
 
-def test_padding_invariance_across_window_lengths():
+@pytest.mark.parametrize("positions", ["from_end", "from_start"])
+def test_padding_invariance_across_window_lengths(positions):
     # The same 4 items in a window of 8 and of 6: identical outputs at the real positions.
-    model = make(max_len=8)
+    model = make(max_len=8, positions=positions)
     long = model(jnp.array([[0, 0, 0, 0, 5, 6, 7, 8]]))
     short = model(jnp.array([[0, 0, 5, 6, 7, 8]]))
     np.testing.assert_allclose(long[0, 4:], short[0, 2:], atol=1e-5)
 
 
-def test_padding_embedding_does_not_leak_into_real_positions():
-    model = make()
+@pytest.mark.parametrize("positions", ["from_end", "from_start"])
+def test_padding_embedding_does_not_leak_into_real_positions(positions):
+    model = make(positions=positions)
     seq = jnp.array([[0, 0, 0, 5, 6, 7, 8, 9]])
     before = model(seq)
     table = model.item_embedding.embedding
@@ -37,6 +41,26 @@ def test_padding_embedding_does_not_leak_into_real_positions():
     after = model(seq)
     assert np.all(np.isfinite(after))
     np.testing.assert_allclose(before[0, 3:], after[0, 3:], atol=1e-5)
+
+
+def test_positions_from_start_count_the_real_items_before():
+    # Items [5, 6, 7] then [5, 6, 7, 8]: from the start, item 7 has position 2 in both, so the outputs at
+    # 5, 6, 7 agree; from the end its position changes (2 -> 1), so they do not.
+    short, longer = jnp.array([[0, 0, 5, 6, 7]]), jnp.array([[0, 5, 6, 7, 8]])
+    # Causal attention keeps item 8 out of the earlier rows; large position vectors make any shift visible.
+    for positions, same in (("from_start", True), ("from_end", False)):
+        model = make(positions=positions)
+        model.position_embedding.embedding[...] = jax.random.normal(jax.random.key(3), (8, 16))
+        a, b = model(short)[0, 2:], model(longer)[0, 1:4]
+        assert np.allclose(a, b, atol=1e-5) == same, positions
+    # A window longer than max_len reuses the last position rather than indexing past the table.
+    model = make(max_len=4, positions="from_start")
+    assert np.all(np.isfinite(model(jnp.array([[1, 2, 3, 4, 5, 6]]))))
+
+
+def test_unknown_position_scheme_is_refused():
+    with pytest.raises(ValueError, match="model.positions"):
+        make(positions="absolute")
 
 
 def test_dropout_only_in_training_mode():
