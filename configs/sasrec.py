@@ -19,4 +19,8 @@ def get_config(preset: str = "ml-1m") -> ml_collections.ConfigDict:
     config.model.dropout = 0.2
     # from_end: the last item has position 0; from_start: the window's first item has (README, ml-1m).
     config.model.positions = "from_end"
+    # pre_norm, or sasrec: the original code's block (only the queries normed), as the SASRec+ reference uses.
+    config.model.block = "pre_norm"
+    config.model.ffn_dim = 0           # 0 -> 4 x hidden_dim; the SASRec+ reference uses hidden_dim (64)
+    config.model.activation = "gelu"   # or relu (the original code)
     return apply_preset(config, preset)

@@ -7,14 +7,20 @@ from flax import nnx
 from engine.models.sasrec import SASRec
 
 
-def make(max_len=8, positions="from_end"):
-    return SASRec(num_items=30, max_len=max_len, hidden_dim=16, num_blocks=2, num_heads=2, dropout=0.3,
-                  positions=positions, rngs=nnx.Rngs(0))
+def make(**kwargs):
+    options = {"num_items": 30, "max_len": 8, "hidden_dim": 16, "num_blocks": 2, "num_heads": 2,
+               "dropout": 0.3} | kwargs
+    return SASRec(rngs=nnx.Rngs(0), **options)
 
 
-@pytest.mark.parametrize("positions", ["from_end", "from_start"])
-def test_causal_a_later_item_does_not_change_earlier_outputs(positions):
-    model = make(positions=positions)
+# Every position scheme with each block: the structural properties must hold for all of them.
+VARIANTS = [{"positions": p} for p in ("from_end", "from_start")] + [
+    {"positions": "from_start", "block": "sasrec", "ffn_dim": 16, "activation": "relu"}]
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_causal_a_later_item_does_not_change_earlier_outputs(variant):
+    model = make(**variant)
     seq = jnp.array([[0, 0, 3, 7, 9, 11, 4, 2]])
     changed = seq.at[0, 5].set(25)
     a, b = model(seq), model(changed)
@@ -22,18 +28,18 @@ def test_causal_a_later_item_does_not_change_earlier_outputs(positions):
     assert not np.allclose(a[0, 5:], b[0, 5:])
 
 
-@pytest.mark.parametrize("positions", ["from_end", "from_start"])
-def test_padding_invariance_across_window_lengths(positions):
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_padding_invariance_across_window_lengths(variant):
     # The same 4 items in a window of 8 and of 6: identical outputs at the real positions.
-    model = make(max_len=8, positions=positions)
+    model = make(max_len=8, **variant)
     long = model(jnp.array([[0, 0, 0, 0, 5, 6, 7, 8]]))
     short = model(jnp.array([[0, 0, 5, 6, 7, 8]]))
     np.testing.assert_allclose(long[0, 4:], short[0, 2:], atol=1e-5)
 
 
-@pytest.mark.parametrize("positions", ["from_end", "from_start"])
-def test_padding_embedding_does_not_leak_into_real_positions(positions):
-    model = make(positions=positions)
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_padding_embedding_does_not_leak_into_real_positions(variant):
+    model = make(**variant)
     seq = jnp.array([[0, 0, 0, 5, 6, 7, 8, 9]])
     before = model(seq)
     table = model.item_embedding.embedding
@@ -58,9 +64,38 @@ def test_positions_from_start_count_the_real_items_before():
     assert np.all(np.isfinite(model(jnp.array([[1, 2, 3, 4, 5, 6]]))))
 
 
-def test_unknown_position_scheme_is_refused():
-    with pytest.raises(ValueError, match="model.positions"):
-        make(positions="absolute")
+@pytest.mark.parametrize("kwargs, key", [({"positions": "absolute"}, "model.positions"),
+                                         ({"block": "post_norm"}, "model.block"),
+                                         ({"activation": "swish"}, "model.activation"),
+                                         ({"ffn_dim": -1}, "model.ffn_dim")])
+def test_unknown_options_are_refused_by_key(kwargs, key):
+    with pytest.raises(ValueError, match=key):
+        make(**kwargs)
+
+
+def test_feed_forward_width_defaults_to_four_times_hidden():
+    assert make().blocks[0].ffn.up.kernel.shape == (16, 64)
+    assert make(ffn_dim=16).blocks[0].ffn.up.kernel.shape == (16, 16)
+
+
+def test_sasrec_block_against_a_hand_written_forward():
+    # The original block, written out: q = LN1(x); x = q + Attn(q, x, x); h = LN2(x); out = h + FFN(h),
+    # with Attn's query weights applied to q and its key/value weights to the unnormalised x.
+    model = make(block="sasrec", ffn_dim=8, activation="relu", num_heads=1)
+    block = model.blocks[0]
+    x = jax.random.normal(jax.random.key(0), (1, 5, 16))
+    mask = jnp.tril(jnp.ones((5, 5), bool))[None, None]
+    w, b = block.attn.qkv.kernel[...], block.attn.qkv.bias[...]
+    q = block.attn_norm(x)
+    queries, keys, values = q @ w[:, :16] + b[:16], x @ w[:, 16:32] + b[16:32], x @ w[:, 32:] + b[32:]
+    logits = jnp.where(mask[0, 0], queries[0] @ keys[0].T / jnp.sqrt(16.0), -jnp.inf)
+    attended = jax.nn.softmax(logits, axis=-1) @ values[0]
+    h = block.ffn_norm(q[0] + block.attn.out(attended))
+    expected = h + block.ffn.down(jax.nn.relu(block.ffn.up(h)))
+    np.testing.assert_allclose(block(x, mask, rngs=None)[0], expected, atol=1e-5)
+    # The pre-norm block with the same weights computes something else.
+    block.kind = "pre_norm"
+    assert not np.allclose(block(x, mask, rngs=None)[0], expected, atol=1e-3)
 
 
 def test_dropout_only_in_training_mode():
