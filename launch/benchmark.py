@@ -71,6 +71,7 @@ def machine() -> dict:
 def spread_catalogue(dataset, num_items: int, seed: int = 0):
     """The dataset's sequences with its items mapped to distinct random ids of an N-item catalogue."""
     import numpy as np
+
     from engine.data.dataset import SequenceDataset
     if num_items < dataset.num_items:
         raise ValueError(f"--catalogues {num_items} is smaller than the dataset's {dataset.num_items} items")
@@ -135,6 +136,7 @@ def measure_step(config, num_items: int, steps: int, repeats: int) -> dict:
     import jax
     import jax.numpy as jnp
     import numpy as np
+
     from engine.data.pipeline import TrainBatches
     from engine.train.experiment import make_optimizer
     from engine.train.losses import full_softmax_cross_entropy, loss_from_config
@@ -221,7 +223,7 @@ def step_benchmark(config) -> list[dict]:
                 command = [sys.executable, "-m", "launch.benchmark", "step", f"--single={f.name}",
                            f"--catalogues={num_items}", f"--steps={FLAGS.steps}", f"--repeats={FLAGS.repeats}"]
                 print(f"step: catalogue {num_items or 'dataset'}, loss {loss}", flush=True)
-                done = subprocess.run(command, capture_output=True, text=True)
+                done = subprocess.run(command, check=False, capture_output=True, text=True)
             lines = [l for l in done.stdout.splitlines() if l.startswith("{")]
             if done.returncode == 0 and lines:
                 rows.append(json.loads(lines[-1]))
@@ -254,7 +256,7 @@ def eval_benchmark(config) -> list[dict]:
             exp = experiment(config, num_items)
             params = exp.init_params()
             users = len(exp.split.prompts("valid"))
-            seconds = timed(lambda: exp.evaluate(params, "valid"), FLAGS.repeats)
+            seconds = timed(lambda exp=exp, params=params: exp.evaluate(params, "valid"), FLAGS.repeats)
             rows.append({"num_items": exp.dataset.num_items, "chunk_size": chunk, "users": users,
                          "users_per_s": users / statistics.median(seconds), "repeats_seconds": seconds})
             print(f"eval: {rows[-1]['num_items']:>8} items chunk {chunk:>6}: {rows[-1]['users_per_s']:9.0f} users/s",
@@ -265,6 +267,7 @@ def eval_benchmark(config) -> list[dict]:
 def pipeline_benchmark(config) -> dict:
     """Host-side batches/s of the training input pipeline alone (grain, bucketing, padding)."""
     import numpy as np
+
     from engine.data.pipeline import TrainBatches
     exp = experiment(config, 0)
     tc = config.train

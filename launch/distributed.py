@@ -23,7 +23,7 @@ import dataclasses
 import logging
 import os
 import re
-from typing import Mapping
+from collections.abc import Mapping
 
 EXPLICIT = ("SEQREC_COORDINATOR", "SEQREC_NUM_PROCESSES", "SEQREC_PROCESS_ID")
 

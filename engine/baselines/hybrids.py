@@ -34,8 +34,8 @@ def _similarity_from_config(config, dataset):
 
 def _common_from_config(config) -> dict:
     m = config.model
-    return dict(quantiles=tuple(m.quantiles), metric=m.metric or config.eval.select_metric, cutoff=m.cutoff,
-                mask_history=config.eval.mask_history)
+    return {"quantiles": tuple(m.quantiles), "metric": m.metric or config.eval.select_metric, "cutoff": m.cutoff,
+            "mask_history": config.eval.mask_history}
 
 
 def _ks_of(metric: str) -> tuple[int, ...]:
@@ -132,7 +132,7 @@ class PopularitySwitch(_CutoffHybrid):
         """Route each validation prompt for every candidate cut-off; each component scores once."""
         prompts = split.valid
         last = prompt_items(split, prompts).last()
-        common = dict(ks=self.ks, mask_history=self.mask_history, ties=self.ties)
+        common = {"ks": self.ks, "mask_history": self.mask_history, "ties": self.ties}
         _, sim_ranks = evaluate(self.similarity, split, prompts, **common)
         _, seq_ranks = evaluate(self.sequential, split, prompts, **common)
         candidates = cutoff_candidates(self.counts, self.quantiles)

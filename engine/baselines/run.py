@@ -13,8 +13,8 @@ import json
 import pathlib
 import time
 
-import numpy as np
 import ml_collections
+import numpy as np
 
 from engine.baselines import gather_ranges, recommender_class
 from engine.baselines.evaluate import evaluate

@@ -6,7 +6,7 @@ scored strictly higher. Only ranks (one integer per prompt) come back to the hos
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp

@@ -8,6 +8,8 @@ leaves the hidden states of the real items untouched."""
 
 from __future__ import annotations
 
+import itertools
+
 import jax
 import jax.numpy as jnp
 from flax import nnx
@@ -41,7 +43,7 @@ class GRU4Rec(SequentialModel):
         self.item_embedding = nnx.Embed(num_items + 1, hidden_dim, embedding_init=init, rngs=rngs)
         self.dropout = nnx.Dropout(dropout)
         sizes = [hidden_dim] + [rnn_dim] * num_blocks
-        self.cells = nnx.List([nnx.GRUCell(a, b, rngs=rngs) for a, b in zip(sizes[:-1], sizes[1:])])
+        self.cells = nnx.List([nnx.GRUCell(a, b, rngs=rngs) for a, b in itertools.pairwise(sizes)])
         self.projection = nnx.Linear(rnn_dim, hidden_dim, rngs=rngs)
 
     def __call__(self, items: jax.Array, *, rngs: nnx.Rngs | None = None) -> jax.Array:

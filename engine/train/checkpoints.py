@@ -21,7 +21,7 @@ class RunCheckpoints:
         # Saves are synchronous: with two managers saving in the background, processes of a multi-host run
         # can reach orbax's cross-process barriers in different orders and deadlock (seen with 2 CPU
         # processes). Recommender states are megabytes, so a blocking save costs little.
-        options = dict(create=True, enable_async_checkpointing=False)
+        options = {"create": True, "enable_async_checkpointing": False}
         self.last = ocp.CheckpointManager(
             root / "last", options=ocp.CheckpointManagerOptions(max_to_keep=max(1, keep_last), **options),
             item_names=("state", "data", "progress"))

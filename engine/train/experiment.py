@@ -9,12 +9,13 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 from flax import nnx
-from jax.sharding import NamedSharding, PartitionSpec as P
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from engine.data.sources import load_dataset
 from engine.data.splits import Split, make_split
-from engine.eval.extras import check_eval_config
 from engine.eval.chunked_topk import make_chunked_rank_fn
+from engine.eval.extras import check_eval_config
 from engine.eval.ranking import evaluate_prompts, make_rank_fn
 from engine.models import build_model
 
@@ -62,7 +63,7 @@ class Experiment:
     ks: tuple[int, ...]
 
     @classmethod
-    def create(cls, config: ml_collections.ConfigDict, dataset=None) -> "Experiment":
+    def create(cls, config: ml_collections.ConfigDict, dataset=None) -> Experiment:
         """`dataset` replaces the one config.data names (benchmarks on synthetic catalogues)."""
         # Auto axes: the compiler propagates the batch sharding (data parallel, replicated parameters).
         mesh = jax.make_mesh((jax.device_count(),), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
@@ -83,7 +84,7 @@ class Experiment:
         def init():
             model = build_model(self.config.model, self.dataset.num_items, nnx.Rngs(self.config.seed),
                                 self.dataset.name, self.dataset.meta.get("cache_key", ""))
-            graphdef, params = nnx.split(model)
+            _, params = nnx.split(model)
             return params
         return jax.jit(init, out_shardings=self.replicated)()
 

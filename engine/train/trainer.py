@@ -12,7 +12,7 @@ from __future__ import annotations
 import pathlib
 import statistics
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -21,13 +21,13 @@ import optax
 from flax import nnx
 from tqdm import tqdm
 
+from engine.data.pipeline import TrainBatches
 from engine.eval.extras import add_extras, wants_extras
 from engine.train.checkpoints import RunCheckpoints
 from engine.train.evaluation import TrainedRecommender
 from engine.train.experiment import Experiment, make_optimizer
 from engine.train.losses import loss_from_config
 from engine.train.run_dir import RunLog, check_config, config_to_dict, write_json_atomic, write_ranks
-from engine.data.pipeline import TrainBatches
 
 
 def _cast_floats(tree, dtype):

@@ -29,7 +29,7 @@ def uninterrupted(tmp_path_factory, data_cache):
 
 
 def test_run_writes_results_and_run_files(uninterrupted):
-    config, workdir, results = uninterrupted
+    _, workdir, _ = uninterrupted
     assert {"config.json", "metrics.jsonl", "results.json", "tensorboard", "checkpoints"} <= \
         {p.name for p in workdir.iterdir()}
     assert any((workdir / "tensorboard").iterdir())

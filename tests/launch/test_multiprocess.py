@@ -93,7 +93,7 @@ def test_partial_or_contradictory_variables_are_named(env, named):
 
 def test_train_cli_reports_a_bad_environment_before_touching_jax(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "launch.train", "--config", "configs/sasrec.py:tiny",
-                           "--workdir", str(tmp_path / "run")], cwd=ROOT, capture_output=True, text=True,
+                           "--workdir", str(tmp_path / "run")], cwd=ROOT, check=False, capture_output=True, text=True,
                           env=clean_env(SEQREC_NUM_PROCESSES="2"), timeout=300)
     assert proc.returncode == 2
     assert "SEQREC_COORDINATOR" in proc.stderr and "SEQREC_PROCESS_ID" in proc.stderr
@@ -112,7 +112,7 @@ def test_launcher_stops_everyone_when_one_process_fails(tmp_path):
     fake.chmod(0o755)
     start = time.monotonic()
     proc = subprocess.run([LAUNCHER, "2", "--", "--workdir", str(tmp_path / "run"), "--flag=x"], cwd=ROOT,
-                          env=clean_env(PYTHON=str(fake)), capture_output=True, text=True, timeout=120)
+                          env=clean_env(PYTHON=str(fake)), check=False, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 3, proc.stderr
     assert time.monotonic() - start < 30
     assert "process 1 exited with status 3" in proc.stderr
@@ -122,7 +122,7 @@ def test_launcher_stops_everyone_when_one_process_fails(tmp_path):
 
 
 def test_launcher_needs_a_workdir(tmp_path):
-    proc = subprocess.run([LAUNCHER, "2", "--", "--config", "x"], cwd=ROOT, env=clean_env(), capture_output=True,
+    proc = subprocess.run([LAUNCHER, "2", "--", "--config", "x"], cwd=ROOT, env=clean_env(), check=False, capture_output=True,
                           text=True, timeout=60)
     assert proc.returncode == 2 and "--workdir" in proc.stderr
 

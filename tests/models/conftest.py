@@ -13,7 +13,7 @@ def data_cache(tmp_path_factory):
 
 def make_model(name, *, num_items=30, max_len=8, seed=0, **overrides):
     """A small instance with dropout on, so that tests also see that evaluation disables it."""
-    kwargs = dict(num_items=num_items, max_len=max_len, hidden_dim=16, num_blocks=2, dropout=0.3)
+    kwargs = {"num_items": num_items, "max_len": max_len, "hidden_dim": 16, "num_blocks": 2, "dropout": 0.3}
     if name == "bert4rec":
         kwargs["num_heads"] = 2
     kwargs.update(overrides)

@@ -14,8 +14,8 @@ NUM_ITEMS, DIM = 30, 16
 
 
 def model_config(name, path, scale=1.0, dim=DIM):
-    c = ml_collections.ConfigDict(dict(name=name, max_len=8, hidden_dim=dim, num_blocks=1, dropout=0.1,
-                                       item_init=str(path), item_init_scale=scale))
+    c = ml_collections.ConfigDict({"name": name, "max_len": 8, "hidden_dim": dim, "num_blocks": 1, "dropout": 0.1,
+                                   "item_init": str(path), "item_init_scale": scale})
     if name == "bert4rec":
         c.num_heads = 2
     return c
