@@ -49,6 +49,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.train.schedule = "constant"     # after warm-up: 'constant', 'cosine' or 'wsd' (constant, then decay)
     c.train.decay_steps = 0           # 'wsd': the final steps over which the rate decays to zero
     c.train.weight_decay = 0.0
+    c.train.adam_b2 = 0.98            # Adam's second-moment decay (0.999: torch's default, the SASRec+ reference)
     c.train.grad_clip = 1.0           # global-norm clipping; 0 disables
     c.train.compute_dtype = "float32" # 'bfloat16' for mixed precision (fp32 master weights)
     c.train.log_every = 20            # steps between host syncs for logging

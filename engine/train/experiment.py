@@ -48,7 +48,7 @@ def make_optimizer(train: ml_collections.ConfigDict, total_steps: int) -> optax.
     decay_mask = lambda params: jax.tree.map(lambda p: p.ndim >= 2, params)
     return optax.chain(
         optax.clip_by_global_norm(train.grad_clip) if train.grad_clip > 0 else optax.identity(),
-        optax.adamw(lr, b1=0.9, b2=0.98, weight_decay=train.weight_decay, mask=decay_mask))
+        optax.adamw(lr, b1=0.9, b2=train.adam_b2, weight_decay=train.weight_decay, mask=decay_mask))
 
 
 @dataclasses.dataclass

@@ -7,7 +7,7 @@ from engine.train.experiment import make_schedule
 
 def _train(**overrides):
     train = base_config().train
-    train.update(dict(learning_rate=1e-2, warmup_steps=10, **overrides))
+    train.update({"learning_rate": 1e-2, "warmup_steps": 10, **overrides})
     return train
 
 
@@ -33,3 +33,29 @@ def test_wsd_rejects_decay_outside_the_run(decay_steps):
 def test_unknown_schedule_names_the_key():
     with pytest.raises(ValueError, match="train.schedule"):
         make_schedule(_train(schedule="linear"), 100)
+
+
+def test_no_warmup_starts_at_the_peak_rate():
+    # The SASRec+ reference: Adam at a constant rate from the first step.
+    constant = make_schedule(_train(schedule="constant", warmup_steps=0), 100)
+    assert float(constant(0)) == pytest.approx(1e-2)
+    assert float(constant(99)) == pytest.approx(1e-2)
+
+
+def test_adam_b2_reaches_the_optimizer():
+    import jax.numpy as jnp
+
+    from engine.train.experiment import make_optimizer
+
+    params = {"w": jnp.ones((2, 2))}
+    grads = [{"w": jnp.full((2, 2), g)} for g in (1.0, 0.1)]
+
+    def second_update(b2):
+        opt = make_optimizer(_train(warmup_steps=0, grad_clip=0.0, adam_b2=b2), 100)
+        state = opt.init(params)
+        for g in grads:
+            update, state = opt.update(g, state, params)
+        return float(update["w"][0, 0])
+
+    # After a large then a small gradient, a longer second-moment memory gives a smaller step.
+    assert abs(second_update(0.999)) < abs(second_update(0.9))
