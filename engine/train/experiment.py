@@ -84,8 +84,7 @@ class Experiment:
         def init():
             model = build_model(self.config.model, self.dataset.num_items, nnx.Rngs(self.config.seed),
                                 self.dataset.name, self.dataset.meta.get("cache_key", ""))
-            _, params = nnx.split(model)
-            return params
+            return nnx.state(model)
         return jax.jit(init, out_shardings=self.replicated)()
 
     def model(self, params) -> nnx.Module:

@@ -13,8 +13,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 def run(args, env=None, check=True):
     full_env = {**os.environ, **(env or {})}
-    proc = subprocess.run([sys.executable, "-m", *args], cwd=ROOT, env=full_env, check=False, capture_output=True, text=True,
-                          timeout=600)
+    proc = subprocess.run([sys.executable, "-m", *args], cwd=ROOT, env=full_env, check=False,
+                          capture_output=True, text=True, timeout=600)
     if check and proc.returncode != 0:
         raise AssertionError(f"{args} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     return proc

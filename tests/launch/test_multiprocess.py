@@ -122,8 +122,8 @@ def test_launcher_stops_everyone_when_one_process_fails(tmp_path):
 
 
 def test_launcher_needs_a_workdir(tmp_path):
-    proc = subprocess.run([LAUNCHER, "2", "--", "--config", "x"], cwd=ROOT, env=clean_env(), check=False, capture_output=True,
-                          text=True, timeout=60)
+    proc = subprocess.run([LAUNCHER, "2", "--", "--config", "x"], cwd=ROOT, env=clean_env(), check=False,
+                          capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "--workdir" in proc.stderr
 
 

@@ -1,8 +1,9 @@
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from configs.common import base_config
-from engine.train.experiment import make_schedule
+from engine.train.experiment import make_optimizer, make_schedule
 
 
 def _train(**overrides):
@@ -43,10 +44,6 @@ def test_no_warmup_starts_at_the_peak_rate():
 
 
 def test_adam_b2_reaches_the_optimizer():
-    import jax.numpy as jnp
-
-    from engine.train.experiment import make_optimizer
-
     params = {"w": jnp.ones((2, 2))}
     grads = [{"w": jnp.full((2, 2), g)} for g in (1.0, 0.1)]
 
