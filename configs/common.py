@@ -41,6 +41,11 @@ def base_config() -> ml_collections.ConfigDict:
     c.train.gbce_t = 0.75             # gbce calibration t (gSASRec)
     c.train.batch_size = 128          # global batch, split over all devices
     c.train.length_buckets = (200,)   # window lengths; the last one must equal model.max_len
+    # 'batch': the loss is the mean over each batch's targets, so with length buckets a target in a batch of
+    # short sequences weighs more; 'token': the sum over the batch divided by the epoch's mean number of
+    # window positions per batch, so every target weighs the same (as in one mixed batch). For cloze models
+    # that constant counts all positions, not the masked ones: a constant factor, which Adam ignores.
+    c.train.loss_weighting = "batch"
     c.train.window_end = "last"       # sequences longer than max_len: 'last' window, or a 'random' one per epoch
     c.train.num_epochs = 200
     c.train.max_steps = 0             # 0 -> num_epochs * steps per epoch

@@ -80,6 +80,11 @@ class TrainBatches:
                                  minlength=len(self.buckets))
         return int(sum(-(-n // self.batch_size) for n in per_bucket))
 
+    @functools.cached_property
+    def targets_per_step(self) -> float:
+        """Target positions in an average batch of an epoch (a window holds at most max_len of a user's pairs)."""
+        return float(np.minimum(self._lengths, self.max_len).sum()) / self.steps_per_epoch
+
     def plan(self, epoch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(window length per batch [steps], user rows [steps, batch_size] with -1 for padding rows,
         the end of each user's window in split.items [users])."""

@@ -34,7 +34,15 @@ def _cast_floats(tree, dtype):
     return jax.tree.map(lambda x: x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x, tree)
 
 
-def make_train_step(exp: Experiment, optimizer, loss: Callable, compute_dtype: str):
+LOSS_WEIGHTINGS = ("batch", "token")
+
+
+def make_train_step(exp: Experiment, optimizer, loss: Callable, compute_dtype: str,
+                    targets_per_step: float | None = None):
+    """targets_per_step=None averages the loss over each batch's targets. A number divides the summed loss
+    by that constant instead, so every target position weighs the same in an epoch: with length buckets,
+    a batch of short sequences holds few targets, and a per-batch mean would give each of them more weight
+    than a position in a batch of long ones (a mixed batch, as in most public code, does not)."""
     dtype = jnp.dtype(compute_dtype)
     base_key = jax.random.key(exp.config.seed)
 
@@ -47,9 +55,11 @@ def make_train_step(exp: Experiment, optimizer, loss: Callable, compute_dtype: s
             inputs, targets = model.training_pairs(batch["inputs"], batch["targets"], jax.random.fold_in(key, 2))
             hidden = model(inputs, rngs=nnx.Rngs(dropout=key))
             total, count = loss(hidden, model.output_table, targets, jax.random.fold_in(key, 1), model.output_bias)
-            return total / jnp.maximum(count, 1), count
+            mean = total / jnp.maximum(count, 1)
+            objective = mean if targets_per_step is None else total / targets_per_step
+            return objective, (mean, count)
 
-        (value, count), grads = jax.value_and_grad(loss_fn, has_aux=True)(state["params"])
+        (_, (value, count)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state["params"])
         updates, opt_state = optimizer.update(grads, state["opt_state"], state["params"])
         new_state = {"params": optax.apply_updates(state["params"], updates), "opt_state": opt_state,
                      "step": state["step"] + 1}
@@ -77,6 +87,8 @@ def train(config: ml_collections.ConfigDict, workdir, *, on_step: Callable[[int]
     buckets = tuple(tc.length_buckets)
     batches = TrainBatches(exp.split, tc.batch_size, config.model.max_len, buckets, config.seed, tc.window_end)
     total_steps = tc.max_steps or tc.num_epochs * batches.steps_per_epoch
+    if tc.loss_weighting not in LOSS_WEIGHTINGS:
+        raise ValueError(f"unknown train.loss_weighting {tc.loss_weighting!r}; known: {', '.join(LOSS_WEIGHTINGS)}")
     eval_every = tc.eval_every or batches.steps_per_epoch
 
     # --- Optimiser and state, created with its sharding (parameters replicated over `data`).
@@ -99,7 +111,8 @@ def train(config: ml_collections.ConfigDict, workdir, *, on_step: Callable[[int]
     log = RunLog(workdir, resume_step=start_step)
 
     # --- Compiled step, one executable per window length, compiled before the clock starts.
-    step_fn = make_train_step(exp, optimizer, loss_from_config(tc), tc.compute_dtype)
+    step_fn = make_train_step(exp, optimizer, loss_from_config(tc), tc.compute_dtype,
+                              batches.targets_per_step if tc.loss_weighting == "token" else None)
     compile_start = time.perf_counter()
     local_rows = tc.batch_size // jax.process_count()
     compiled = {}
