@@ -1,11 +1,13 @@
 """Mean ± std over run directories (seeds) of the metrics in their results.json.
 
-    python -m launch.summarize runs/sasrec-ml-1m-s0 runs/sasrec-ml-1m-s1 runs/sasrec-ml-1m-s2
+    python -m launch.summarize runs/sasrec-ml-1m-s0 runs/sasrec-ml-1m-s1 runs/sasrec-ml-1m-s2 [--split valid] \
+        [--metrics NDCG@10,HR@10]
 
 Runs must agree on dataset, protocol and model; the table names the protocol."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import pathlib
 import sys
@@ -46,6 +48,10 @@ def summarize(run_dirs, split: str = "test", metrics=DEFAULT_METRICS) -> str:
     title = (f"{head['model']} on {head['dataset']}, protocol {head['protocol']}, {split}, "
              f"{len(results)} seeds ({', '.join(str(r['seed']) for r in results)}), best checkpoint by validation")
     lines = [title, "", "| " + " | ".join(metrics) + " |", "|" + "---|" * len(metrics)]
+    for d, r in zip(run_dirs, results):
+        missing = [m for m in metrics if m not in r.get(split, {})]
+        if missing:
+            raise ValueError(f"{pathlib.Path(d) / 'results.json'}: no {split} {', '.join(missing)}")
     cells = []
     for m in metrics:
         mean, std = mean_std([r[split][m] for r in results])
@@ -63,9 +69,12 @@ def summarize(run_dirs, split: str = "test", metrics=DEFAULT_METRICS) -> str:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 2:
-        sys.exit(__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run_dirs", nargs="+", help="run directories (one per seed)")
+    parser.add_argument("--split", default="test", choices=("test", "valid"), help="the results.json section to average")
+    parser.add_argument("--metrics", default=",".join(DEFAULT_METRICS), help="comma-separated metric names")
+    args = parser.parse_args()
     try:
-        print(summarize(sys.argv[1:]))
+        print(summarize(args.run_dirs, split=args.split, metrics=tuple(args.metrics.split(","))))
     except (FileNotFoundError, ValueError) as error:
         sys.exit(f"error: {error}")

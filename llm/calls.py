@@ -64,7 +64,8 @@ def _messages(messages) -> list[dict]:
     out = []
     for i, m in enumerate(messages):
         if not (isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)):
-            raise ValueError(f"message {i} must be a dict with string 'role' and 'content', got {m!r}")
+            # A ValueError: the messages are a request's content, not a programmer's type mistake.
+            raise ValueError(f"message {i} must be a dict with string 'role' and 'content', got {m!r}")  # noqa: TRY004
         out.append({"role": m["role"], "content": m["content"]})
     if not out:
         raise ValueError("a chat request needs at least one message")

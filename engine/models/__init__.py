@@ -45,7 +45,8 @@ def init_item_table(model: nnx.Module, vectors: np.ndarray, scale: float = 1.0) 
     and any extra rows (BERT4Rec's mask token) keep their random initialisation."""
     embed = getattr(model, "item_embedding", None)
     if not isinstance(embed, nnx.Embed):
-        raise ValueError(f"model.item_init: {type(model).__name__} has no item_embedding table to initialise")
+        # A ValueError: the table comes from model.item_init, a config value.
+        raise ValueError(f"model.item_init: {type(model).__name__} has no item_embedding table to initialise")  # noqa: TRY004
     table = embed.embedding[...]
     num_items = vectors.shape[0] - 1
     if vectors.shape[1] != table.shape[1] or table.shape[0] < num_items + 1:

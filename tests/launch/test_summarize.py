@@ -1,6 +1,8 @@
 """launch.summarize: the seed table the README's measured results are pasted from."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -10,7 +12,7 @@ from launch.summarize import summarize
 def write_run(directory, seed, ndcg, *, model="sasrec", steps_per_second=None, wall_seconds=None):
     directory.mkdir()
     result = {"model": model, "dataset": "ml-1m-sasrec", "protocol": "loo_full", "seed": seed, "best_step": 100,
-              "test": {"NDCG@10": ndcg, "HR@10": 2 * ndcg}}
+              "test": {"NDCG@10": ndcg, "HR@10": 2 * ndcg}, "valid": {"NDCG@10": ndcg + 0.01, "HR@10": 2 * ndcg}}
     if steps_per_second is not None:
         result["timing"] = {"train_wall_seconds": wall_seconds, "steady_steps_per_second": steps_per_second,
                             "platform": "cpu", "devices": 1}
@@ -44,3 +46,20 @@ def test_unfinished_run_is_named(tmp_path):
     (tmp_path / "running").mkdir()
     with pytest.raises(FileNotFoundError, match="running"):
         summarize([tmp_path / "running"])
+
+
+def test_command_line_summarizes_the_chosen_split(tmp_path):
+    runs = [str(write_run(tmp_path / f"s{s}", s, v)) for s, v in [(0, 0.10), (1, 0.12)]]
+    command = [sys.executable, "-m", "launch.summarize", *runs, "--split", "valid"]
+
+    def run(*extra):
+        return subprocess.run([*command, *extra], capture_output=True, text=True, check=False)
+
+    out = run("--metrics", "NDCG@10,HR@10")
+    assert out.returncode == 0, out.stderr
+    assert "valid, 2 seeds (0, 1)" in out.stdout and "| 0.1200 ± 0.0141 | 0.2200 ± 0.0283 |" in out.stdout
+    # The default metrics include MRR@10, which these runs lack: the file is named, no traceback.
+    out = run()
+    assert out.returncode != 0 and f"{runs[0]}/results.json: no valid MRR@10, NDCG@20, HR@20" in out.stderr
+    out = subprocess.run([*command[:-1], "vald"], capture_output=True, text=True, check=False)
+    assert out.returncode != 0 and "invalid choice: 'vald'" in out.stderr
