@@ -109,12 +109,18 @@ PRESETS = {
 def apply_preset(config: ml_collections.ConfigDict, preset: str) -> ml_collections.ConfigDict:
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; known: {', '.join(PRESETS)}")
-    for section, values in PRESETS[preset].items():
+    apply_settings(config, PRESETS[preset], f"preset {preset!r}")
+    config.preset = preset
+    return config
+
+
+def apply_settings(config: ml_collections.ConfigDict, settings: dict, origin: str) -> ml_collections.ConfigDict:
+    """Sets {section: {key: value}} on existing keys only, so a mistyped key in a preset or recipe fails."""
+    for section, values in settings.items():
         for key, value in values.items():
             if key not in config[section]:
-                raise KeyError(f"preset {preset!r} sets unknown key {section}.{key}")
+                raise KeyError(f"{origin} sets unknown key {section}.{key}")
             config[section][key] = value
-    config.preset = preset
     return config
 
 

@@ -5,7 +5,7 @@ Presets: ml-1m, ml-1m-raw, beauty, yelp, tiny. On ml-1m and beauty SASRec trains
 
 import ml_collections
 
-from configs.common import apply_preset, base_config
+from configs.common import apply_preset, apply_settings, base_config
 
 # SASRec's own training recipes on top of the dataset presets the other models share (their runs were measured
 # with those). Each change was chosen on validation (README, "Measured results" and "Amazon Beauty"):
@@ -34,7 +34,4 @@ def get_config(preset: str = "ml-1m") -> ml_collections.ConfigDict:
     config.model.block = "pre_norm"
     config.model.ffn_dim = 0           # 0 -> 4 x hidden_dim; the SASRec+ reference uses hidden_dim (64)
     config.model.activation = "gelu"   # or relu (the original code)
-    config = apply_preset(config, preset)
-    for section, values in RECIPES.get(preset, {}).items():
-        config[section].update(values)
-    return config
+    return apply_settings(apply_preset(config, preset), RECIPES.get(preset, {}), f"SASRec recipe {preset!r}")
