@@ -1,0 +1,103 @@
+"""The README's result rows equal what the kept run files say: each row below is recomputed from the
+results.json of its runs in docs/results/ (mean ± sample std over seeds, as launch.summarize prints them) and
+compared cell by cell at the precision the README prints. A pasted or edited number that no run backs fails."""
+
+import pathlib
+import re
+
+import pytest
+
+from launch.summarize import load_results, mean_std
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+README = ROOT / "README.md"
+RESULTS = ROOT / "docs" / "results"
+
+ML_1M = ("NDCG@10", "HR@10", "MRR@10", "NDCG@20", "HR@20")
+# The Beauty table: model | seeds | valid NDCG@10 | NDCG@10 | ... | Novelty@10
+BEAUTY = ("seeds", "valid:NDCG@10", *ML_1M, "Coverage@10", "Serendipity@10", "Novelty@10")
+# The `batch` SASRec / LLM2SASRec rows: their beyond-accuracy cells came from `launch.evaluate` on checkpoints of
+# an earlier session whose output files were not kept, so only their accuracy cells can be checked.
+BEAUTY_ACCURACY = BEAUTY[:7]
+
+# (the heading whose first table holds the row, the row's first cell, run directories, the columns after the first)
+ROWS = [
+    ("## Measured results", "test", "sasrec-ml-1m-5k-fromstart-token-s[012]", ML_1M),
+    ("## Measured results", "valid", "sasrec-ml-1m-5k-fromstart-token-s[012]", tuple(f"valid:{m}" for m in ML_1M)),
+    ("### Baselines beside SASRec on ML-1M", "SASRec (the `ml-1m` preset, above)",
+     "sasrec-ml-1m-5k-fromstart-token-s[012]", ML_1M),
+    ("### Baselines beside SASRec on ML-1M", "BERT4Rec (the `ml-1m` preset", "bert4rec-ml-1m-s[012]", ML_1M),
+    ("### Amazon Beauty", "SASRec (ID only, `batch`", "sasrec-beauty-s[012]", BEAUTY_ACCURACY),
+    ("### Amazon Beauty", "SASRec, `train.loss_weighting=token`", "sasrec-beauty-token-s[012]", BEAUTY),
+    ("### Amazon Beauty", "LLM2SASRec (MiniLM → PCA 64 init; `batch`", "llm2sasrec-beauty-s[012]", BEAUTY_ACCURACY),
+    ("### Amazon Beauty", "LLM2SASRec (MiniLM → PCA 64 init), `token`", "llm2sasrec-beauty-token-s[012]", BEAUTY),
+    ("### Amazon Beauty", "BERT4Rec (ID only)", "bert4rec-beauty-s0", BEAUTY),
+    ("### Amazon Beauty", "LLM2BERT4Rec", "llm2bert4rec-beauty-s0", BEAUTY),
+    ("### Amazon Beauty", "GRU4Rec (ID only) |", "gru4rec-beauty-s0", BEAUTY),
+    ("### Amazon Beauty", "GRU4Rec (ID only), 10,000 steps", "gru4rec-beauty-10k-s[012]", BEAUTY),
+    ("### Amazon Beauty", "LLM2GRU4Rec", "llm2gru4rec-beauty-s0", BEAUTY),
+    ("### Amazon Beauty", "LRURec, dropout 0.2", "lrurec-beauty-s0", BEAUTY),
+    ("### Amazon Beauty", "LRURec, dropout 0.5", "lrurec-beauty-{drop05-s0,s1,s2}", BEAUTY),
+    ("### Amazon Beauty", "FMLP-Rec", "fmlprec-beauty-s[012]", BEAUTY),
+    ("### Amazon Beauty", "LLMSeqSim & Sequential (last item; `batch`", "hybrid-seq-beauty-s[012]", BEAUTY),
+    ("### Amazon Beauty", "LLMSeqSim & Sequential (last item; `token`", "hybrid-seq-beauty-token-s[012]", BEAUTY),
+]
+
+# 'mean', 'mean ± std', bold or not, optionally '(s1, s2)': the seeds the cell averages when not all of them.
+NUMBER = re.compile(r"^\**(\d+(?:\.\d+)?)(?: ± (\d+(?:\.\d+)?))?\**(?: \(((?:s\d+(?:, )?)+)\))?$")
+
+
+def run_dirs(pattern: str) -> list[pathlib.Path]:
+    if pattern.endswith("}"):  # a brace list: prefix{a,b,c}
+        prefix, alternatives = pattern[:-1].split("{")
+        return [RESULTS / f"{prefix}{a}" for a in alternatives.split(",")]
+    return sorted(RESULTS.glob(pattern))
+
+
+def readme_row(heading: str, label: str) -> list[str]:
+    lines = README.read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(heading))
+    table = []
+    for line in lines[start + 1:]:
+        if line.startswith("|"):
+            table.append(line)
+        elif table:
+            break
+    matches = [line for line in table if line.startswith(f"| {label}")]
+    assert len(matches) == 1, f"{len(matches)} rows start with {label!r} in the first table under {heading!r}"
+    return [cell.strip() for cell in matches[0].strip("|").split("|")][1:]
+
+
+def decimals(number: str) -> int:
+    return len(number.split(".")[1]) if "." in number else 0
+
+
+@pytest.mark.parametrize(("heading", "label", "pattern", "columns"), ROWS, ids=[f"{h[:12]}:{lab}" for h, lab, *_ in ROWS])
+def test_readme_row_is_backed_by_run_files(heading, label, pattern, columns):
+    dirs = run_dirs(pattern)
+    assert dirs, f"no run directories match docs/results/{pattern}"
+    results = load_results(dirs)
+    cells = readme_row(heading, label)
+    assert len(cells) >= len(columns), f"row {label!r} has {len(cells)} cells after the label"
+    for column, cell in zip(columns, cells):
+        if column == "seeds":
+            assert int(cell) == len(results), f"{label}: seeds {cell}, runs {len(results)}"
+            continue
+        split, _, metric = column.rpartition(":")
+        match = NUMBER.match(cell)
+        assert match, f"{label}, {column}: README cell {cell!r} is not 'mean' or 'mean ± std'"
+        printed_mean, printed_std, seeds = match.groups()
+        chosen = [r for r in results if seeds is None or f"s{r['seed']}" in seeds.split(", ")]
+        assert chosen, f"{label}, {column}: no run has the seeds {seeds}"
+        lacking = [r["seed"] for r in chosen if metric not in r[split or "test"]]
+        assert not lacking, f"{label}, {column}: the results.json of seeds {lacking} have no {metric}"
+        mean, std = mean_std([r[split or "test"][metric] for r in chosen])
+        # Equal at the printed precision (half a unit of the last printed digit, plus float slack).
+        assert abs(float(printed_mean) - mean) <= 0.5 * 10 ** -decimals(printed_mean) + 1e-9, (
+            f"{label}, {column}: README {printed_mean}, runs {mean:.6f}")
+        if printed_std is not None:
+            assert len(chosen) > 1, f"{label}, {column}: a spread printed for one run"
+            assert abs(float(printed_std) - std) <= 0.5 * 10 ** -decimals(printed_std) + 1e-9, (
+                f"{label}, {column}: README std {printed_std}, runs {std:.6f}")
+        else:
+            assert len(chosen) == 1, f"{label}, {column}: {len(chosen)} runs but no spread printed"
