@@ -16,6 +16,8 @@ RESULTS = ROOT / "docs" / "results"
 ML_1M = ("NDCG@10", "HR@10", "MRR@10", "NDCG@20", "HR@20")
 # The Beauty table: model | seeds | valid NDCG@10 | NDCG@10 | ... | Novelty@10
 BEAUTY = ("seeds", "valid:NDCG@10", *ML_1M, "Coverage@10", "Serendipity@10", "Novelty@10")
+# The ML-1M temporal_sessions table: model | valid NDCG@10 | NDCG@10 | ... | Novelty@10
+TEMPORAL = ("valid:NDCG@10", *BEAUTY[2:])
 # The `batch` SASRec / LLM2SASRec rows: their beyond-accuracy cells came from `launch.evaluate` on checkpoints of
 # an earlier session whose output files were not kept, so only their accuracy cells can be checked.
 BEAUTY_ACCURACY = BEAUTY[:7]
@@ -27,6 +29,21 @@ ROWS = [
     ("### Baselines beside SASRec on ML-1M", "SASRec (the `ml-1m` preset, above)",
      "sasrec-ml-1m-5k-fromstart-token-s[012]", ML_1M),
     ("### Baselines beside SASRec on ML-1M", "BERT4Rec (the `ml-1m` preset", "bert4rec-ml-1m-s[012]", ML_1M),
+    ("### Baselines beside SASRec on ML-1M", "LLM2SASRec (MiniLM", "llm2sasrec-ml-1m-s0", ML_1M),
+    ("### ML-1M `temporal_sessions`", "SKNN |", "sweep-ml-1m-temporal/sknn", TEMPORAL),
+    ("### ML-1M `temporal_sessions`", "SF-SKNN", "sweep-ml-1m-temporal/sf_sknn", TEMPORAL),
+    ("### ML-1M `temporal_sessions`", "LLMSeqSim, last item", "sweep-ml-1m-temporal/llmseqsim_last", TEMPORAL),
+    ("### ML-1M `temporal_sessions`", "SKNN_EMB, mean for neighbours", "sweep-ml-1m-temporal/sknn_emb_mean_last",
+     TEMPORAL),
+    ("### ML-1M `temporal_sessions`", "LLMSeqSim & Popularity", "sweep-ml-1m-temporal/hybrid_popularity_last",
+     TEMPORAL),
+    ("### ML-1M `temporal_sessions`", "SASRec (seed 0", "sasrec-ml-1m-temporal-s0", TEMPORAL),
+    ("### ML-1M `temporal_sessions`", "LLM2SASRec (seed 0", "llm2sasrec-ml-1m-temporal-s0", TEMPORAL),
+    ("### ML-1M `temporal_sessions`", "LLMSeqSim & Sequential", "hybrid-seq-ml-1m-temporal-s0", TEMPORAL),
+    ("### Amazon Beauty", "SKNN |", "sweep-beauty/sknn", BEAUTY),
+    ("### Amazon Beauty", "SKNN_EMB, mean for neighbours", "sweep-beauty-sknn-emb/sknn_emb_mean_last", BEAUTY),
+    # A rerun without beyond-accuracy metrics; those cells come from docs/results/sweep-beauty/table.md.
+    ("### Amazon Beauty", "LLMSeqSim, last item", "llmseqsim-beauty-last", BEAUTY_ACCURACY),
     ("### Amazon Beauty", "SASRec (ID only, `batch`", "sasrec-beauty-s[012]", BEAUTY_ACCURACY),
     ("### Amazon Beauty", "SASRec, `train.loss_weighting=token`", "sasrec-beauty-token-s[012]", BEAUTY),
     ("### Amazon Beauty", "LLM2SASRec (MiniLM → PCA 64 init; `batch`", "llm2sasrec-beauty-s[012]", BEAUTY_ACCURACY),
