@@ -1,7 +1,9 @@
 """The README's result rows equal what the kept run files say: each row below is recomputed from the
 results.json of its runs in docs/results/ (mean ± sample std over seeds, as launch.summarize prints them) and
-compared cell by cell at the precision the README prints. A pasted or edited number that no run backs fails."""
+compared cell by cell at the precision the README prints; the paired-comparison tables likewise against the JSON
+that `launch.compare --out` wrote. A pasted or edited number that no run backs fails."""
 
+import json
 import pathlib
 import re
 
@@ -118,3 +120,44 @@ def test_readme_row_is_backed_by_run_files(heading, label, pattern, columns):
                 f"{label}, {column}: README std {printed_std}, runs {std:.6f}")
         else:
             assert len(chosen) == 1, f"{label}, {column}: {len(chosen)} runs but no spread printed"
+
+
+# The README's paired-comparison tables (metric | baseline | candidate | gain | 95% CI | paired t p | Wilcoxon p |
+# seeds Welch p), each against the JSON that `launch.compare --out` wrote.
+COMPARISONS = [
+    ("| metric | SASRec (`token`) | LLM2SASRec (`token`) |", "compare-beauty-llm2sasrec-token.json"),
+    ("| metric | SASRec | LLM2SASRec |", "compare-beauty-llm2sasrec-3seeds.json"),
+]
+SIGNED = re.compile(r"^([+-]?\d+(?:\.\d+)?)(?:e([+-]?\d+))?%?$")
+
+
+def close_at_printed_precision(printed: str, value: float) -> bool:
+    """'+7.7%' against 0.0768 (as a percentage), '1.8e-16' or '0.0064' against a float: within half a unit
+    of the last printed digit."""
+    match = SIGNED.match(printed)
+    assert match, f"{printed!r} is not a number"
+    mantissa, exponent = match.groups()
+    scale = 10.0 ** int(exponent or 0)
+    value = value * 100 if printed.endswith("%") else value
+    return abs(float(mantissa) * scale - value) <= 0.5 * 10 ** -decimals(mantissa) * scale * (1 + 1e-9)
+
+
+@pytest.mark.parametrize(("header", "name"), COMPARISONS, ids=[name for _, name in COMPARISONS])
+def test_readme_comparison_is_backed_by_its_json(header, name):
+    compared = {row["metric"]: row for row in json.loads((RESULTS / name).read_text())["rows"]}
+    lines = [line.strip() for line in README.read_text().splitlines()]
+    start = next(i for i, line in enumerate(lines) if line.startswith(header))
+    table = []
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        table.append([cell.strip() for cell in line.strip("|").split("|")])
+    assert table, f"no rows under {header!r}"
+    for metric, baseline, candidate, gain, ci, t_p, wilcoxon_p, welch_p in table:
+        row = compared[metric]
+        low, high = ci.strip("[]").split(", ")
+        pairs = [(baseline, row["baseline"]), (candidate, row["candidate"]), (gain, row["relative_gain"]),
+                 (low, row["ci95"][0]), (high, row["ci95"][1]), (t_p, row["paired_t_p"]),
+                 (wilcoxon_p, row["wilcoxon_p"]), (welch_p, row["seed_welch_p"])]
+        for printed, value in pairs:
+            assert close_at_printed_precision(printed, value), f"{name} {metric}: README {printed}, JSON {value:.6g}"
