@@ -24,7 +24,8 @@ TEMPORAL = ("valid:NDCG@10", *BEAUTY[2:])
 # an earlier session whose output files were not kept, so only their accuracy cells can be checked.
 BEAUTY_ACCURACY = BEAUTY[:7]
 
-# (the heading whose first table holds the row, the row's first cell, run directories, the columns after the first)
+# (the heading whose first table holds the row; the row's first cell, its start or, ending in ' |', all of it;
+#  the run directories; the columns after the first)
 ROWS = [
     ("## Measured results", "test", "sasrec-ml-1m-5k-fromstart-token-s[012]", ML_1M),
     ("## Measured results", "valid", "sasrec-ml-1m-5k-fromstart-token-s[012]", tuple(f"valid:{m}" for m in ML_1M)),
@@ -73,18 +74,25 @@ def run_dirs(pattern: str) -> list[pathlib.Path]:
     return sorted(RESULTS.glob(pattern))
 
 
-def readme_row(heading: str, label: str) -> list[str]:
-    lines = README.read_text().splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith(heading))
+def first_table_after(marker: str) -> list[list[str]]:
+    """The cells of the first Markdown table (indented or not) at or after the first line starting with marker."""
+    lines = [line.strip() for line in README.read_text().splitlines()]
+    start = next((i for i, line in enumerate(lines) if line.startswith(marker)), None)
+    assert start is not None, f"README has no line starting with {marker!r}"
     table = []
-    for line in lines[start + 1:]:
+    for line in lines[start:]:
         if line.startswith("|"):
-            table.append(line)
+            table.append([cell.strip() for cell in line.strip("|").split("|")])
         elif table:
             break
-    matches = [line for line in table if line.startswith(f"| {label}")]
+    return table
+
+
+def readme_row(heading: str, label: str) -> list[str]:
+    matches = [row for row in first_table_after(heading) if row[0].startswith(label.rstrip(" |"))
+               and (not label.endswith("|") or row[0] == label.rstrip(" |"))]
     assert len(matches) == 1, f"{len(matches)} rows start with {label!r} in the first table under {heading!r}"
-    return [cell.strip() for cell in matches[0].strip("|").split("|")][1:]
+    return matches[0][1:]
 
 
 def decimals(number: str) -> int:
@@ -145,13 +153,7 @@ def close_at_printed_precision(printed: str, value: float) -> bool:
 @pytest.mark.parametrize(("header", "name"), COMPARISONS, ids=[name for _, name in COMPARISONS])
 def test_readme_comparison_is_backed_by_its_json(header, name):
     compared = {row["metric"]: row for row in json.loads((RESULTS / name).read_text())["rows"]}
-    lines = [line.strip() for line in README.read_text().splitlines()]
-    start = next(i for i, line in enumerate(lines) if line.startswith(header))
-    table = []
-    for line in lines[start + 2:]:
-        if not line.startswith("|"):
-            break
-        table.append([cell.strip() for cell in line.strip("|").split("|")])
+    table = first_table_after(header)[2:]  # past the header and its rule
     assert table, f"no rows under {header!r}"
     for metric, baseline, candidate, gain, ci, t_p, wilcoxon_p, welch_p in table:
         row = compared[metric]
