@@ -90,8 +90,8 @@ def first_table_after(marker: str) -> list[list[str]]:
 
 
 def readme_row(heading: str, label: str) -> list[str]:
-    matches = [row for row in first_table_after(heading) if row[0].startswith(label.rstrip(" |"))
-               and (not label.endswith("|") or row[0] == label.rstrip(" |"))]
+    name, exact = label.rstrip(" |"), label.endswith("|")
+    matches = [row for row in first_table_after(heading) if (row[0] == name if exact else row[0].startswith(name))]
     assert len(matches) == 1, f"{len(matches)} rows start with {label!r} in the first table under {heading!r}"
     return matches[0][1:]
 
@@ -121,12 +121,10 @@ def test_readme_row_is_backed_by_run_files(heading, label, pattern, columns):
         assert not lacking, f"{label}, {column}: the results.json of seeds {lacking} have no {metric}"
         mean, std = mean_std([r[split or "test"][metric] for r in chosen])
         # Equal at the printed precision (half a unit of the last printed digit, plus float slack).
-        assert abs(float(printed_mean) - mean) <= 0.5 * 10 ** -decimals(printed_mean) + 1e-9, (
-            f"{label}, {column}: README {printed_mean}, runs {mean:.6f}")
+        assert close_at_printed_precision(printed_mean, mean), f"{label}, {column}: README {printed_mean}, runs {mean:.6f}"
         if printed_std is not None:
             assert len(chosen) > 1, f"{label}, {column}: a spread printed for one run"
-            assert abs(float(printed_std) - std) <= 0.5 * 10 ** -decimals(printed_std) + 1e-9, (
-                f"{label}, {column}: README std {printed_std}, runs {std:.6f}")
+            assert close_at_printed_precision(printed_std, std), f"{label}, {column}: README std {printed_std}, runs {std:.6f}"
         else:
             assert len(chosen) == 1, f"{label}, {column}: {len(chosen)} runs but no spread printed"
 
