@@ -59,7 +59,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.train.compute_dtype = "float32" # 'bfloat16' for mixed precision (fp32 master weights)
     c.train.log_every = 20            # steps between host syncs for logging
     c.train.eval_every = 0            # steps between validations; 0 -> once per epoch
-    c.train.patience = 10             # validations without improvement before stopping
+    c.train.patience = 10             # validations without improvement before stopping ('wsd': in the decay)
     c.train.keep_last = 2             # last-N checkpoints kept besides the best one
     c.train.prefetch = 4
 

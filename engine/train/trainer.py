@@ -90,6 +90,9 @@ def train(config: ml_collections.ConfigDict, workdir, *, on_step: Callable[[int]
     if tc.loss_weighting not in LOSS_WEIGHTINGS:
         raise ValueError(f"unknown train.loss_weighting {tc.loss_weighting!r}; known: {', '.join(LOSS_WEIGHTINGS)}")
     eval_every = tc.eval_every or batches.steps_per_epoch
+    # Under 'wsd' the peak-rate phase is expected to plateau and the gain comes from the decay, so patience
+    # counts only validations inside the decay (on ML-1M, LRURec was stopped at the decay's first step).
+    patience_from = total_steps - tc.decay_steps if tc.schedule == "wsd" else 0
 
     # --- Optimiser and state, created with its sharding (parameters replicated over `data`).
     optimizer = make_optimizer(tc, total_steps)
@@ -134,7 +137,7 @@ def train(config: ml_collections.ConfigDict, workdir, *, on_step: Callable[[int]
         if value > progress["best_metric"]:
             progress.update(best_metric=value, best_step=step, bad_evals=0)
             checkpoints.save_best(step, state, progress)
-        else:
+        elif step > patience_from:
             progress["bad_evals"] += 1
         checkpoints.save_last(step, state, iterator, progress)
         bar.set_postfix_str(f"valid {config.eval.select_metric}={value:.4f} best={progress['best_metric']:.4f}"

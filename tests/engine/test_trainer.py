@@ -112,3 +112,14 @@ def test_bfloat16_compute_trains(tiny_config, tmp_path):
     losses = [l for _, l in train_losses(tmp_path / "bf16")]
     assert all(np.isfinite(losses)) and losses[-1] < losses[0]
     assert results["valid"]["NDCG@10"] > 0.0
+
+
+@pytest.mark.parametrize("schedule, stop_step", [("constant", 20), ("wsd", 50)])
+def test_patience_counts_only_inside_the_wsd_decay(tiny_config, tmp_path, schedule, stop_step):
+    # A zero learning rate leaves every validation equal to the first, i.e. never an improvement. With patience
+    # 1 a constant schedule stops at the second validation; 'wsd' waits for the first one inside its decay
+    # (steps 41-60).
+    tiny_config.train.update(schedule=schedule, learning_rate=0.0, max_steps=60, decay_steps=20, eval_every=10,
+                             patience=1)
+    results = train(tiny_config, tmp_path / schedule, splits=("valid",))
+    assert (results["steps"], results["stopped_early"], results["best_step"]) == (stop_step, True, 10)
