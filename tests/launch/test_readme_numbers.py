@@ -35,6 +35,7 @@ ROWS = [
     ("### Baselines beside SASRec on ML-1M", "LLM2SASRec (MiniLM", "llm2sasrec-ml-1m-s0", ML_1M),
     ("### Baselines beside SASRec on ML-1M", "GRU4Rec (the `ml-1m` preset", "gru4rec-ml-1m-s[012]", ML_1M),
     ("### Baselines beside SASRec on ML-1M", "LRURec (the `ml-1m` preset", "lrurec-ml-1m-s[012]", ML_1M),
+    ("### Baselines beside SASRec on ML-1M", "FMLP-Rec (the `ml-1m` preset", "fmlprec-ml-1m-s[012]", ML_1M),
     ("### ML-1M `temporal_sessions`", "SKNN |", "sweep-ml-1m-temporal/sknn", TEMPORAL),
     ("### ML-1M `temporal_sessions`", "SF-SKNN", "sweep-ml-1m-temporal/sf_sknn", TEMPORAL),
     ("### ML-1M `temporal_sessions`", "LLMSeqSim, last item", "sweep-ml-1m-temporal/llmseqsim_last", TEMPORAL),
