@@ -69,6 +69,11 @@ def make_train_step(exp: Experiment, optimizer, loss: Callable, compute_dtype: s
     return jax.jit(train_step, donate_argnums=0)
 
 
+def steady_rates(windows: list[tuple[int, float]]) -> list[float]:
+    """Steps per second of one session's logging windows after its first (which holds warm-up effects)."""
+    return [n / s for n, s in windows[1:]]
+
+
 def train(config: ml_collections.ConfigDict, workdir, *, on_step: Callable[[int], None] | None = None,
           on_validate: Callable[[int, dict], None] | None = None, splits=("valid", "test")) -> dict:
     """Train (or resume) in `workdir`, then evaluate the best validation checkpoint on `splits`.
@@ -132,6 +137,7 @@ def train(config: ml_collections.ConfigDict, workdir, *, on_step: Callable[[int]
         metrics, _ = exp.evaluate(state["params"], "valid")
         # Wall time spent training up to this validation, summed over resumed sessions (time to quality).
         progress["train_seconds"] = seconds_before + time.perf_counter() - train_start
+        progress["step_rates"] = rates_before + steady_rates(windows)
         log.write(step, "valid", {**metrics, "train_seconds": progress["train_seconds"]})
         value = metrics[config.eval.select_metric]
         if value > progress["best_metric"]:
@@ -153,6 +159,8 @@ def train(config: ml_collections.ConfigDict, workdir, *, on_step: Callable[[int]
     data_seconds, window_start = 0.0, time.perf_counter()
     train_start = time.perf_counter()
     seconds_before = progress.get("train_seconds", 0.0)
+    # Step rates of earlier sessions, so a run resumed at its last step still reports its throughput.
+    rates_before = progress.get("step_rates", [])
     step = start_step
     stopped_early = progress["bad_evals"] >= tc.patience
     while step < total_steps and not stopped_early:
@@ -206,8 +214,8 @@ def train(config: ml_collections.ConfigDict, workdir, *, on_step: Callable[[int]
         add_extras(results, TrainedRecommender(exp, best_state["params"]), exp.split, config.eval, ranks)
     for split_name in splits:
         log.write(best_progress["best_step"], f"best_{split_name}", results[split_name])
-    # Steady state: the median logging window after the first one (which holds warm-up effects).
-    rates = [n / s for n, s in windows[1:]] or [n / s for n, s in windows]
+    # Steady state: the median logging window over all sessions, each session's first window (warm-up) left out.
+    rates = rates_before + steady_rates(windows) or [n / s for n, s in windows]
     results["timing"] = {"train_wall_seconds": seconds_before + train_seconds, "compile_seconds": compile_seconds,
                          "steady_steps_per_second": statistics.median(rates) if rates else None,
                          "devices": jax.device_count(), "platform": jax.devices()[0].platform,

@@ -63,6 +63,12 @@ def test_interrupted_run_resumes_to_the_same_result(uninterrupted, tmp_path):
             assert resumed[split][name] == pytest.approx(value, abs=1e-6), (split, name)
     np.testing.assert_allclose([l for _, l in train_losses(workdir)], [l for _, l in train_losses(straight_dir)],
                                rtol=1e-5)
+    # Rerun once training is complete: nothing to train, the same test numbers, and the throughput of the
+    # earlier sessions is still reported (it was null when a run was resumed at its last step).
+    again = train(config, workdir)
+    assert again["timing"]["resumed_from_step"] == again["steps"]
+    assert again["test"] == pytest.approx(resumed["test"], abs=1e-6)
+    assert again["timing"]["steady_steps_per_second"] == resumed["timing"]["steady_steps_per_second"] > 0
 
 
 def test_evaluate_restores_the_best_checkpoint(uninterrupted):
