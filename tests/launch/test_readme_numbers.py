@@ -43,7 +43,7 @@ ROWS = [
      TEMPORAL),
     ("### ML-1M `temporal_sessions`", "LLMSeqSim & Popularity", "sweep-ml-1m-temporal/hybrid_popularity_last",
      TEMPORAL),
-    ("### ML-1M `temporal_sessions`", "SASRec (seeds 0, 1", "sasrec-ml-1m-temporal-s[01]", TEMPORAL),
+    ("### ML-1M `temporal_sessions`", "SASRec (seeds 0, 1, 2", "sasrec-ml-1m-temporal-s[012]", TEMPORAL),
     ("### ML-1M `temporal_sessions`", "GRU4Rec (seeds 0, 1, 2", "gru4rec-ml-1m-temporal-s[012]", TEMPORAL),
     ("### ML-1M `temporal_sessions`", "LLM2SASRec (seed 0", "llm2sasrec-ml-1m-temporal-s0", TEMPORAL),
     ("### ML-1M `temporal_sessions`", "LLMSeqSim & Sequential", "hybrid-seq-ml-1m-temporal-s0", TEMPORAL),
