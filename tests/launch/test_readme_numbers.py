@@ -46,6 +46,7 @@ ROWS = [
     ("### ML-1M `temporal_sessions`", "SASRec (seeds 0, 1, 2", "sasrec-ml-1m-temporal-s[012]", TEMPORAL),
     ("### ML-1M `temporal_sessions`", "GRU4Rec (seeds 0, 1, 2", "gru4rec-ml-1m-temporal-s[012]", TEMPORAL),
     ("### ML-1M `temporal_sessions`", "LLM2SASRec (seeds 0, 1, 2", "llm2sasrec-ml-1m-temporal-s[012]", TEMPORAL),
+    ("### ML-1M `temporal_sessions`", "LLM2GRU4Rec (seeds 0, 1, 2", "llm2gru4rec-ml-1m-temporal-s[012]", TEMPORAL),
     ("### ML-1M `temporal_sessions`", "LLMSeqSim & Sequential (seeds 0, 1, 2", "hybrid-seq-ml-1m-temporal-s[012]", TEMPORAL),
     ("### Amazon Beauty", "SKNN |", "sweep-beauty/sknn", BEAUTY),
     ("### Amazon Beauty", "SKNN_EMB, mean for neighbours", "sweep-beauty-sknn-emb/sknn_emb_mean_last", BEAUTY),
