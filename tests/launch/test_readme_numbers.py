@@ -56,6 +56,7 @@ ROWS = [
     (ML_1M_LOO, "LLMSeqSim & Popularity (last item",
      "sweep-ml-1m-llmseqsim/hybrid_popularity_last/s[012]", ML_1M),
     (ML_1M_LOO, "LLM2GRU4Rec (MiniLM", "llm2gru4rec-ml-1m-s[012]", ML_1M),
+    (ML_1M_LOO, "LLM2BERT4Rec (MiniLM", "llm2bert4rec-ml-1m-s0", ML_1M),
     (ML_1M_LOO, "GRU4Rec (the `ml-1m` preset", "gru4rec-ml-1m-s[012]", ML_1M),
     (ML_1M_LOO, "LRURec (the `ml-1m` preset", "lrurec-ml-1m-s[012]", ML_1M),
     (ML_1M_LOO, "FMLP-Rec (the `ml-1m` preset", "fmlprec-ml-1m-s[012]", ML_1M),
