@@ -18,7 +18,7 @@ import sys
 
 import numpy as np
 
-from launch.summarize import load_results
+from launch.summarize import load_results, model_identity
 
 DEFAULT_METRICS = ("NDCG@10", "HR@10", "MRR@10", "NDCG@20", "HR@20")
 
@@ -42,7 +42,7 @@ def check_same_prompts(groups: dict[str, list]) -> dict[str, str]:
 
     models, reference = {}, None
     for side, dirs in groups.items():
-        names = sorted({r["model"] for r in load_results(dirs)})
+        names = sorted({model_identity(d, r) for d, r in zip(dirs, load_results(dirs))})
         if len(names) > 1:
             raise ValueError(f"the {side} runs are of different models: {names}")
         models[side] = names[0]
@@ -59,7 +59,7 @@ def check_same_prompts(groups: dict[str, list]) -> dict[str, str]:
 
 def compare(baseline, candidate, split: str = "test", metrics=DEFAULT_METRICS, labels=None) -> dict:
     """labels: (baseline, candidate) names for the report; default: the runs' model names (an LLM2* run is
-    named after its backbone, so give labels when both sides share one)."""
+    named after its backbone and its item table)."""
     from engine.eval.significance import paired_comparison
 
     models = check_same_prompts({"baseline": baseline, "candidate": candidate})

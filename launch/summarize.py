@@ -27,6 +27,17 @@ def load_results(run_dirs) -> list[dict]:
     return results
 
 
+def model_identity(run_dir, result: dict) -> str:
+    """The model a run trained: results.json's name, plus the text table its item embeddings started from.
+    An LLM2GRU4Rec run records model 'gru4rec'; without the table it would pass for a GRU4Rec seed."""
+    config_path = pathlib.Path(run_dir) / "config.json"
+    if config_path.exists():
+        item_init = json.loads(config_path.read_text()).get("model", {}).get("item_init", "")
+        if item_init:
+            return f"{result['model']} (item table from {item_init})"
+    return result["model"]
+
+
 def format_mean_std(mean: float, std: float, runs: int) -> str:
     """'0.1234 ± 0.0012'; a single run has no spread to show, so it gets the mean alone."""
     return f"{mean:.4f} ± {std:.4f}" if runs > 1 else f"{mean:.4f}"
@@ -40,12 +51,13 @@ def mean_std(values) -> tuple[float, float]:
 
 def summarize(run_dirs, split: str = "test", metrics=DEFAULT_METRICS) -> str:
     results = load_results(run_dirs)
-    for key in ("dataset", "protocol", "model"):
-        values = {r[key] for r in results}
+    models = [model_identity(d, r) for d, r in zip(run_dirs, results)]
+    for key, values in [("dataset", {r["dataset"] for r in results}), ("protocol", {r["protocol"] for r in results}),
+                        ("model", set(models))]:
         if len(values) > 1:
             raise ValueError(f"runs disagree on {key}: {sorted(values)}")
     head = results[0]
-    title = (f"{head['model']} on {head['dataset']}, protocol {head['protocol']}, {split}, "
+    title = (f"{models[0]} on {head['dataset']}, protocol {head['protocol']}, {split}, "
              f"{len(results)} seeds ({', '.join(str(r['seed']) for r in results)}), best checkpoint by validation")
     lines = [title, "", "| " + " | ".join(metrics) + " |", "|" + "---|" * len(metrics)]
     for d, r in zip(run_dirs, results):

@@ -69,9 +69,10 @@ def test_several_seeds_add_the_welch_test_over_seed_means():
     assert row["seed_welch_p"] == pytest.approx(stats.ttest_ind(per_b, per_a, equal_var=False).pvalue)
 
 
-def fake_run(path, model, ranks, split="test", data_name="beauty"):
+def fake_run(path, model, ranks, split="test", data_name="beauty", item_init=""):
     path.mkdir(parents=True)
-    (path / "config.json").write_text(json.dumps({"data": {"name": data_name}, "split": {"protocol": "loo_full"}}))
+    (path / "config.json").write_text(json.dumps({"data": {"name": data_name}, "split": {"protocol": "loo_full"},
+                                                  "model": {"name": model, "item_init": item_init}}))
     (path / "results.json").write_text(json.dumps({"model": model, "dataset": data_name, "protocol": "loo_full",
                                                    "seed": 0, split: {}}))
     np.save(path / f"ranks_{split}.npy", np.asarray(ranks, dtype=np.int32))
@@ -91,6 +92,17 @@ def test_compare_reads_run_directories_and_writes_a_report(tmp_path, capsys):
           "--out", str(tmp_path / "r.json")])
     assert "| metric | ID | Text |" in capsys.readouterr().out
     assert json.loads((tmp_path / "r.json").read_text())["rows"][0]["metric"] == "HR@10"
+
+
+def test_a_text_initialised_run_is_named_and_not_mixed_with_its_backbone(tmp_path):
+    # LLM2SASRec records model "sasrec"; the item table it started from tells the two apart.
+    plain = fake_run(tmp_path / "plain", "sasrec", [0, 1, 2])
+    llm2 = fake_run(tmp_path / "llm2", "sasrec", [0, 0, 1], item_init="runs/emb/pca-64")
+    report = compare([plain], [llm2], metrics=["HR@10"])
+    assert report["candidate"]["model"] == "sasrec (item table from runs/emb/pca-64)"
+    assert report["baseline"]["model"] == "sasrec"
+    with pytest.raises(ValueError, match="baseline runs are of different models"):
+        compare([plain, llm2], [llm2])
 
 
 def test_compare_refuses_runs_on_other_data_or_without_ranks(tmp_path):

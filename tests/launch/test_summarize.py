@@ -42,6 +42,16 @@ def test_runs_of_different_models_are_refused(tmp_path):
         summarize(runs)
 
 
+def test_text_initialised_runs_do_not_pass_for_their_backbone(tmp_path):
+    # An LLM2SASRec run records model "sasrec"; its config's item_init is what tells it apart.
+    plain = write_run(tmp_path / "sasrec", 0, 0.1)
+    llm2 = write_run(tmp_path / "llm2sasrec", 0, 0.2)
+    (llm2 / "config.json").write_text(json.dumps({"model": {"name": "sasrec", "item_init": "runs/emb/pca-64"}}))
+    with pytest.raises(ValueError, match=r"disagree on model: \['sasrec', 'sasrec \(item table from runs/emb/pca-64\)'\]"):
+        summarize([plain, llm2])
+    assert summarize([llm2], metrics=("NDCG@10",)).startswith("sasrec (item table from runs/emb/pca-64) on ml-1m")
+
+
 def test_unfinished_run_is_named(tmp_path):
     (tmp_path / "running").mkdir()
     with pytest.raises(FileNotFoundError, match="running"):
