@@ -53,7 +53,8 @@ ROWS = [
     (ML_1M_LOO, "LLMSeqSim & Popularity (last item", "sweep-ml-1m-llmseqsim/hybrid_popularity_last/s[012]", ML_1M),
     (ML_1M_LOO, "LLM2SASRec (MiniLM", "llm2sasrec-ml-1m-s0", ML_1M),
     (ML_1M_LOO, "LLM2GRU4Rec (MiniLM", "llm2gru4rec-ml-1m-s[012]", ML_1M),
-    (ML_1M_LOO, "LLM2BERT4Rec (MiniLM", "llm2bert4rec-ml-1m-s0", ML_1M),
+    (ML_1M_LOO, "LLM2BERT4Rec (MiniLM", "llm2bert4rec-ml-1m-s[012]", ML_1M),
+    (ML_1M_LOO, "LLMSeqSim & Sequential (last item + LLM2BERT4Rec", "hybrid-seq-ml-1m-s[012]", ML_1M),
     (ML_1M_TEMPORAL, "SKNN |", "sweep-ml-1m-temporal/sknn", TEMPORAL),
     (ML_1M_TEMPORAL, "SF-SKNN", "sweep-ml-1m-temporal/sf_sknn", TEMPORAL),
     (ML_1M_TEMPORAL, "LLMSeqSim, last item", "sweep-ml-1m-temporal/llmseqsim_last", TEMPORAL),
@@ -155,6 +156,7 @@ def test_readme_row_is_backed_by_run_files(heading, label, pattern, columns):
 COMPARISONS = [
     ("| metric | SASRec (`token`) | LLM2SASRec (`token`) |", "compare-beauty-llm2sasrec-token.json"),
     ("| metric | SASRec | LLM2SASRec |", "compare-beauty-llm2sasrec-3seeds.json"),
+    ("| metric | BERT4Rec | LLM2BERT4Rec |", "compare-ml-1m-bert4rec-llm2bert4rec-3seeds.json"),
 ]
 SIGNED = re.compile(r"^([+-]?\d+(?:\.\d+)?)(?:e([+-]?\d+))?%?$")
 
