@@ -74,7 +74,7 @@ ROWS = [
     (BEAUTY_HEADING, "SASRec, `train.loss_weighting=token`", "sasrec-beauty-token-s[012]", BEAUTY),
     (BEAUTY_HEADING, "LLM2SASRec (MiniLM → PCA 64 init; `batch`", "llm2sasrec-beauty-s[012]", BEAUTY_ACCURACY),
     (BEAUTY_HEADING, "LLM2SASRec (MiniLM → PCA 64 init), `token`", "llm2sasrec-beauty-token-s[012]", BEAUTY),
-    (BEAUTY_HEADING, "BERT4Rec (ID only; seeds 0 and 1", "bert4rec-beauty-s[01]", BEAUTY),
+    (BEAUTY_HEADING, "BERT4Rec (ID only; seeds 0, 1, 2", "bert4rec-beauty-s[012]", BEAUTY),
     (BEAUTY_HEADING, "LLM2BERT4Rec", "llm2bert4rec-beauty-s0", BEAUTY),
     (BEAUTY_HEADING, "GRU4Rec (ID only) |", "gru4rec-beauty-s0", BEAUTY),
     (BEAUTY_HEADING, "GRU4Rec (ID only), 10,000 steps", "gru4rec-beauty-10k-s[012]", BEAUTY),
