@@ -42,18 +42,19 @@ def check_same_prompts(groups: dict[str, list]) -> dict[str, str]:
 
     models, reference = {}, None
     for side, dirs in groups.items():
-        names = sorted({model_identity(d, r) for d, r in zip(dirs, load_results(dirs))})
-        if len(names) > 1:
-            raise ValueError(f"the {side} runs are of different models: {names}")
-        models[side] = names[0]
-        for d in dirs:
+        names = set()
+        for d, result in zip(dirs, load_results(dirs)):
             config = load_config(d)
+            names.add(model_identity(result, config))
             identity = {"data": config.data.to_dict(), "split": config.split.to_dict()}
             if reference is None:
                 reference = (d, identity)
             elif differ := differing_keys(identity, reference[1]):
                 raise ValueError(f"{d} and {reference[0]} are not on the same dataset and split (they differ in "
                                  f"{', '.join(differ)}); a paired test needs the same prompts")
+        if len(names) > 1:
+            raise ValueError(f"the {side} runs are of different models: {sorted(names)}")
+        models[side] = names.pop()
     return models
 
 

@@ -27,15 +27,18 @@ def load_results(run_dirs) -> list[dict]:
     return results
 
 
-def model_identity(run_dir, result: dict) -> str:
-    """The model a run trained: results.json's name, plus the text table its item embeddings started from.
-    An LLM2GRU4Rec run records model 'gru4rec'; without the table it would pass for a GRU4Rec seed."""
-    config_path = pathlib.Path(run_dir) / "config.json"
-    if config_path.exists():
-        item_init = json.loads(config_path.read_text()).get("model", {}).get("item_init", "")
-        if item_init:
-            return f"{result['model']} (item table from {item_init})"
-    return result["model"]
+def model_identity(result: dict, config) -> str:
+    """The model a run trained: results.json's name, plus the text table its item embeddings started from
+    (config.json's model.item_init). An LLM2GRU4Rec run records model 'gru4rec'; without the table it would
+    pass for a GRU4Rec seed."""
+    item_init = config.get("model", {}).get("item_init", "")
+    return f"{result['model']} (item table from {item_init})" if item_init else result["model"]
+
+
+def optional_config(run_dir) -> dict:
+    """config.json as a dict, or {} for a run directory that has none."""
+    path = pathlib.Path(run_dir) / "config.json"
+    return json.loads(path.read_text()) if path.exists() else {}
 
 
 def format_mean_std(mean: float, std: float, runs: int) -> str:
@@ -51,7 +54,7 @@ def mean_std(values) -> tuple[float, float]:
 
 def summarize(run_dirs, split: str = "test", metrics=DEFAULT_METRICS) -> str:
     results = load_results(run_dirs)
-    models = [model_identity(d, r) for d, r in zip(run_dirs, results)]
+    models = [model_identity(r, optional_config(d)) for d, r in zip(run_dirs, results)]
     for key, values in [("dataset", {r["dataset"] for r in results}), ("protocol", {r["protocol"] for r in results}),
                         ("model", set(models))]:
         if len(values) > 1:
