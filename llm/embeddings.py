@@ -28,6 +28,7 @@ import hashlib
 import json
 import os
 import pathlib
+import shutil
 import time
 from collections.abc import Sequence
 
@@ -90,35 +91,48 @@ def cache_key(model: str, template: str, texts: Sequence[str], normalize: bool =
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def embed_texts(texts: Sequence[str], spec: EmbeddingSpec, *, progress: bool = True) -> np.ndarray:
-    """float32 [len(texts), dim] in the order of `texts`."""
+def embed_texts(texts: Sequence[str], spec: EmbeddingSpec, *, progress: bool = True,
+                resume_dir: pathlib.Path | None = None) -> np.ndarray:
+    """float32 [len(texts), dim] in the order of `texts`. With `resume_dir`, finished pieces are saved there and
+    a rerun on the same texts and spec loads them (engine.text.pieces); the caller deletes it at the end."""
     if spec.source == "minilm":
         from engine.text.minilm import SentenceEncoder
         encoder = SentenceEncoder.from_dir(spec.model_dir or None, max_seq_length=spec.max_seq_length,
                                            batch_size=spec.batch_size)
-        vectors = encoder.encode(texts, progress=progress)
+        vectors = encoder.encode(texts, progress=progress, resume_dir=resume_dir)
     else:
-        vectors = _server_embed(list(texts), spec, progress)
+        vectors = _server_embed(list(texts), spec, progress, resume_dir)
     if spec.normalize:
         vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
     return vectors.astype(np.float32)
 
 
-def _server_embed(texts: list[str], spec: EmbeddingSpec, progress: bool) -> np.ndarray:
+def _server_embed(texts: list[str], spec: EmbeddingSpec, progress: bool,
+                  resume_dir: pathlib.Path | None = None) -> np.ndarray:
     from tqdm import tqdm
 
+    from engine.text.pieces import PieceStore
     from llm.server import connect
 
     # An embedded llama.cpp server needs embedding mode; a context of 2048 tokens holds the longest item texts.
     with connect(spec.server_url or None, model=spec.server_model or None, embedding=True, n_ctx=2048) as endpoint:
         client = endpoint.client(embedding_model=spec.server_model or None, max_retries=2)
         chunk = spec.batch_size * client.max_concurrency  # one progress step = one concurrent round of requests
+        store = None if resume_dir is None else PieceStore(resume_dir, {
+            "encoder": "server", "model": endpoint.model, "rows": len(texts), "piece_rows": chunk})
         parts = []
         with tqdm(total=len(texts), unit="text", desc="embed", disable=not progress) as bar:
-            for start in range(0, len(texts), chunk):
+            for index, start in enumerate(range(0, len(texts), chunk)):
+                piece = texts[start:start + chunk]
+                saved = store.load(index, len(piece)) if store else None
+                if saved is not None:
+                    parts.append(saved)
+                    bar.update(len(piece))
+                    continue
                 try:
-                    parts.append(np.asarray(client.embed(texts[start:start + chunk], batch_size=spec.batch_size),
-                                            dtype=np.float32))
+                    parts.append(np.asarray(client.embed(piece, batch_size=spec.batch_size), dtype=np.float32))
+                    if store:
+                        store.save(index, parts[-1])
                 except (RequestFailed, ServerUnavailable) as error:
                     if start:  # the first round worked, so the server does serve embeddings
                         raise
@@ -127,7 +141,7 @@ def _server_embed(texts: list[str], spec: EmbeddingSpec, progress: bool) -> np.n
                         f"is it serving embeddings? (llama.cpp: start it with --embedding True and a pooling type, "
                         f"as LlamaCppServer(embedding=True) does; SGLang: an embedding model with --is-embedding). "
                         f"Server said: {error}") from None
-                bar.update(len(texts[start:start + chunk]))
+                bar.update(len(piece))
     return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
 
 
@@ -142,8 +156,11 @@ def build_item_embeddings(dataset: str, item_texts: ItemTexts, item_ids: Sequenc
     target = pathlib.Path(root) / f"{dataset}-{spec.source}-{key[:12]}"
     if _valid(target, key):
         return target
+    # Finished pieces of an interrupted run of this same key; kept until the artifact is written.
+    partial = target.with_name(target.name + ".partial")
+    resumed = partial.is_dir()
     start, cpu_start = time.perf_counter(), time.process_time()
-    vectors = embed_texts(texts[1:], spec, progress=progress)
+    vectors = embed_texts(texts[1:], spec, progress=progress, resume_dir=partial)
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     table = np.zeros((len(texts), vectors.shape[1]), np.float32)
     table[1:] = vectors
@@ -154,10 +171,12 @@ def build_item_embeddings(dataset: str, item_texts: ItemTexts, item_ids: Sequenc
             "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "seconds": round(seconds, 2), "items_per_s": round((len(texts) - 1) / max(seconds, 1e-9), 2),
             "cpu_seconds": round(cpu_seconds, 2),  # this process, all threads: wall time on a shared machine misleads
+            "resumed": resumed,  # continued an interrupted run: seconds and items_per_s cover this run only
             "spec": dataclasses.asdict(spec)}
     rows = [{"item": i, "id": str(item_ids[i]), "text": texts[i], "fallback": i in fallback}
             for i in range(1, len(texts))]
     write_artifact(target, table, meta, rows)
+    shutil.rmtree(partial, ignore_errors=True)
     return target
 
 

@@ -248,32 +248,60 @@ class SentenceEncoder:
     def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
         return [e.ids for e in self.tokenizer.encode_batch(list(texts))]
 
-    def encode(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
-        """float32 [len(texts), dim], in the order of `texts`."""
+    def encode(self, texts: Sequence[str], *, progress: bool = False, resume_dir: str | pathlib.Path | None = None,
+               batches_per_piece: int = 16) -> np.ndarray:
+        """float32 [len(texts), dim], in the order of `texts`.
+
+        With `resume_dir`, every `batches_per_piece` batches are saved there as they finish and a rerun on the
+        same texts loads them instead of encoding again. Pieces are runs of whole batches in the same sorted
+        order, so the vectors are bit for bit those of an uninterrupted call. The caller deletes the directory.
+        """
         from tqdm import tqdm
+
+        from engine.text.pieces import PieceStore
 
         texts = list(texts)
         if not all(isinstance(t, str) for t in texts):
             raise TypeError("encode() takes a list of strings")
+        if batches_per_piece < 1:
+            raise ValueError(f"batches_per_piece must be >= 1, got {batches_per_piece}")
         out = np.zeros((len(texts), self.dim), np.float32)
         if not texts:
             return out
         ids = self.tokenize(texts)
         order = np.argsort([-len(x) for x in ids], kind="stable")  # longest first: the first compile is the largest
+        piece_rows = self.batch_size * batches_per_piece
+        store = None if resume_dir is None else PieceStore(resume_dir, {
+            "encoder": "minilm", "rows": len(texts), "batch_size": self.batch_size, "piece_rows": piece_rows})
         bar = tqdm(total=len(texts), unit="text", desc="encode", disable=not progress)
-        for start in range(0, len(texts), self.batch_size):
-            rows = order[start:start + self.batch_size]
-            longest = max(len(ids[r]) for r in rows)
+        for index, begin in enumerate(range(0, len(texts), piece_rows)):
+            rows = order[begin:begin + piece_rows]
+            vectors = store.load(index, len(rows)) if store else None
+            if vectors is None:
+                vectors = self._encode_rows(ids, rows, bar)
+                if store:
+                    store.save(index, vectors)
+            else:
+                bar.update(len(rows))
+            out[rows] = vectors
+        bar.close()
+        return out
+
+    def _encode_rows(self, ids: list[list[int]], rows: np.ndarray, bar) -> np.ndarray:
+        """Vectors of ids[rows], in batches of batch_size consecutive rows."""
+        out = np.zeros((len(rows), self.dim), np.float32)
+        for start in range(0, len(rows), self.batch_size):
+            batch_rows = rows[start:start + self.batch_size]
+            longest = max(len(ids[r]) for r in batch_rows)
             length = next(b for b in self.buckets if b >= longest)
             batch = np.zeros((self.batch_size, length), np.int32)
             mask = np.zeros((self.batch_size, length), np.int32)
-            for j, r in enumerate(rows):
+            for j, r in enumerate(batch_rows):
                 batch[j, :len(ids[r])] = ids[r]
                 mask[j, :len(ids[r])] = 1
-            mask[len(rows):, 0] = 1  # filler rows: one visible token, so their pooling stays finite
+            mask[len(batch_rows):, 0] = 1  # filler rows: one visible token, so their pooling stays finite
             pooled = np.asarray(_encode_batch(self._state, batch, mask, graphdef=self._graphdef,
                                               pooling=self.pooling, normalize=self.normalize))
-            out[rows] = pooled[:len(rows)]
-            bar.update(len(rows))
-        bar.close()
+            out[start:start + len(batch_rows)] = pooled[:len(batch_rows)]
+            bar.update(len(batch_rows))
         return out

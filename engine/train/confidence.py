@@ -18,9 +18,7 @@ and float32 `confidence` and `target_prob`, plus the raw `user_id` strings to jo
 
 from __future__ import annotations
 
-import os
 import pathlib
-import tempfile
 
 import jax
 import jax.numpy as jnp
@@ -28,6 +26,7 @@ import numpy as np
 
 from engine.data.pipeline import bucket_of, left_pad
 from engine.models.base import SequentialModel
+from engine.train.run_dir import write_atomic
 
 MODES = ("prefix", "window")
 
@@ -110,14 +109,7 @@ def instance_confidence(exp, params, mode: str = "prefix", batch_size: int | Non
 def save_npz_atomic(path, arrays: dict) -> None:
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    write_atomic(path, "wb", lambda f: np.savez(f, **arrays))
 
 
 def write_confidence(workdir, mode: str = "prefix", batch_size: int | None = None) -> pathlib.Path:

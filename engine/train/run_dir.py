@@ -18,7 +18,7 @@ import numpy as np
 IDENTITY_KEYS = ("seed", "data", "split", "model", "train.batch_size", "train.length_buckets", "train.loss")
 
 
-def _write_atomic(path, mode: str, write) -> None:
+def write_atomic(path, mode: str, write) -> None:
     """write(file) into a temporary file beside `path`, then rename it over `path`: a reader sees the old
     file or the new one, never half of one (and a failed write leaves no temporary behind)."""
     path = pathlib.Path(path)
@@ -33,12 +33,12 @@ def _write_atomic(path, mode: str, write) -> None:
 
 
 def write_json_atomic(path: pathlib.Path, obj) -> None:
-    _write_atomic(path, "w", lambda f: f.write(json.dumps(obj, indent=2, sort_keys=True) + "\n"))
+    write_atomic(path, "w", lambda f: f.write(json.dumps(obj, indent=2, sort_keys=True) + "\n"))
 
 
 def write_text_atomic(path: pathlib.Path, text: str) -> None:
     pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
-    _write_atomic(path, "w", lambda f: f.write(text))
+    write_atomic(path, "w", lambda f: f.write(text))
 
 
 def _flatten(d: dict, prefix: str = "") -> dict:
@@ -58,7 +58,7 @@ def write_ranks(workdir, split: str, ranks: np.ndarray) -> None:
     runs on the same split can be compared prompt by prompt (launch.compare). Process 0 only."""
     if jax.process_index() != 0:
         return
-    _write_atomic(ranks_path(workdir, split), "wb", lambda f: np.save(f, np.asarray(ranks, dtype=np.int32)))
+    write_atomic(ranks_path(workdir, split), "wb", lambda f: np.save(f, np.asarray(ranks, dtype=np.int32)))
 
 
 def config_to_dict(config: ml_collections.ConfigDict) -> dict:

@@ -3,6 +3,7 @@ server source against the real embedded llama.cpp server (with and without embed
 
 import json
 import pathlib
+import shutil
 
 import numpy as np
 import pytest
@@ -22,7 +23,7 @@ def fake_model(monkeypatch):
     """A deterministic stand-in for the encoder that counts how many texts it was asked to embed."""
     calls = []
 
-    def embed_texts(texts, spec, *, progress=True):
+    def embed_texts(texts, spec, *, progress=True, resume_dir=None):
         calls.append(list(texts))
         return np.array([[len(t), 1.0, 0.0] for t in texts], np.float32)
 
@@ -51,6 +52,18 @@ def test_artifact_format_and_cache(tmp_path, fake_model):
     assert len(fake_model) == 1  # the second run computed nothing
     other = emb.build_item_embeddings("toy", render_item_texts(ROWS, "Movie: {title}"), IDS, spec, tmp_path)
     assert other != directory and len(fake_model) == 2  # a new template is a new key
+
+
+def test_the_pieces_of_an_interrupted_run_go_once_the_artifact_is_written(tmp_path, fake_model):
+    texts = render_item_texts(ROWS, "{title}")
+    first = emb.build_item_embeddings("toy", texts, IDS, emb.EmbeddingSpec(), tmp_path)
+    assert not read_item_embeddings(first)[1]["resumed"]
+    assert [p.name for p in tmp_path.iterdir()] == [first.name]  # no .partial left beside it
+    shutil.rmtree(first)
+    (tmp_path / f"{first.name}.partial").mkdir()  # a killed run's pieces
+    again = emb.build_item_embeddings("toy", texts, IDS, emb.EmbeddingSpec(), tmp_path)
+    assert again == first and read_item_embeddings(again)[1]["resumed"]
+    assert [p.name for p in tmp_path.iterdir()] == [first.name]
 
 
 def test_a_failed_write_leaves_nothing_behind(tmp_path, fake_model, monkeypatch):
@@ -89,6 +102,7 @@ def test_server_source_with_the_embedded_llama_cpp_server(tmp_path, embedding_se
     assert table.shape == (4, 576) and meta["model"] == "server:smollm2-135m-instruct"
     np.testing.assert_allclose(np.linalg.norm(table[1:], axis=1), 1.0, atol=1e-5)
     assert np.all(table[0] == 0) and not np.allclose(table[1], table[2])
+    assert not list(tmp_path.glob("*.partial"))  # its pieces (one per round of requests) went with success
 
 
 def test_a_server_without_embeddings_gives_a_clear_error(tmp_path, llama_server):

@@ -60,3 +60,30 @@ def test_truncation_and_padding_do_not_change_a_text(encoder):
     shuffled = encoder.encode([SENTENCES[2], SENTENCES[0]])
     np.testing.assert_allclose(shuffled, together[[2, 0]], atol=1e-5)
     assert encoder.encode([]).shape == (0, 384)
+
+
+def test_a_killed_encode_resumes_from_its_saved_pieces(encoder, tmp_path, monkeypatch):
+    from engine.text import minilm
+
+    texts = [f"{s} Part {i}." for i in range(6) for s in SENTENCES[:3]]  # 18 texts: 3 batches of 8 (last padded)
+    whole = encoder.encode(texts)
+    real, calls = minilm._encode_batch, []
+
+    def dies_on_the_third_batch(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # as a kill between two batches would
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(minilm, "_encode_batch", dies_on_the_third_batch)
+    with pytest.raises(KeyboardInterrupt):
+        encoder.encode(texts, resume_dir=tmp_path / "pieces", batches_per_piece=1)
+    assert sorted(p.name for p in (tmp_path / "pieces").glob("piece-*.npy")) == ["piece-000000.npy",
+                                                                              "piece-000001.npy"]
+    calls.clear()
+    monkeypatch.setattr(minilm, "_encode_batch", lambda *a, **k: (calls.append(1), real(*a, **k))[1])
+    resumed = encoder.encode(texts, resume_dir=tmp_path / "pieces", batches_per_piece=1)
+    assert len(calls) == 1  # only the batch that never finished
+    np.testing.assert_array_equal(resumed, whole)  # same batches in the same order: bit for bit
+    with pytest.raises(ValueError, match="batches_per_piece must be >= 1"):
+        encoder.encode(texts, batches_per_piece=0)
