@@ -75,7 +75,7 @@ ROWS = [
     (BEAUTY_HEADING, "LLM2SASRec (MiniLM → PCA 64 init; `batch`", "llm2sasrec-beauty-s[012]", BEAUTY_ACCURACY),
     (BEAUTY_HEADING, "LLM2SASRec (MiniLM → PCA 64 init), `token`", "llm2sasrec-beauty-token-s[012]", BEAUTY),
     (BEAUTY_HEADING, "BERT4Rec (ID only; seeds 0, 1, 2", "bert4rec-beauty-s[012]", BEAUTY),
-    (BEAUTY_HEADING, "LLM2BERT4Rec", "llm2bert4rec-beauty-s0", BEAUTY),
+    (BEAUTY_HEADING, "LLM2BERT4Rec (MiniLM → PCA 64 init; seeds 0, 1, 2", "llm2bert4rec-beauty-s[012]", BEAUTY),
     (BEAUTY_HEADING, "GRU4Rec (ID only) |", "gru4rec-beauty-s0", BEAUTY),
     (BEAUTY_HEADING, "GRU4Rec (ID only), 10,000 steps", "gru4rec-beauty-10k-s[012]", BEAUTY),
     (BEAUTY_HEADING, "LLM2GRU4Rec", "llm2gru4rec-beauty-s0", BEAUTY),
@@ -157,6 +157,7 @@ COMPARISONS = [
     ("| metric | SASRec (`token`) | LLM2SASRec (`token`) |", "compare-beauty-llm2sasrec-token.json"),
     ("| metric | SASRec | LLM2SASRec |", "compare-beauty-llm2sasrec-3seeds.json"),
     ("| metric | BERT4Rec | LLM2BERT4Rec |", "compare-ml-1m-bert4rec-llm2bert4rec-3seeds.json"),
+    ("| metric | BERT4Rec (Beauty) | LLM2BERT4Rec (Beauty) |", "compare-beauty-llm2bert4rec-3seeds.json"),
 ]
 SIGNED = re.compile(r"^([+-]?\d+(?:\.\d+)?)(?:e([+-]?\d+))?%?$")
 
