@@ -1,5 +1,6 @@
 """llm.embeddings: the artifact format, the cache (a second run computes nothing), atomic writes, and the
-server source against the real embedded llama.cpp server (with and without embedding mode)."""
+server source against the real embedded llama.cpp server (with and without embedding mode, and resuming
+a killed run without asking the server again for the pieces it saved)."""
 
 import json
 import pathlib
@@ -10,6 +11,7 @@ import pytest
 
 from engine.data.item_embeddings import read_item_embeddings, write_artifact
 from llm import embeddings as emb
+from llm.client import LLMClient
 from llm.errors import LLMError
 from llm.item_text import render_item_texts
 from llm.server import LlamaCppServer
@@ -103,6 +105,36 @@ def test_server_source_with_the_embedded_llama_cpp_server(tmp_path, embedding_se
     np.testing.assert_allclose(np.linalg.norm(table[1:], axis=1), 1.0, atol=1e-5)
     assert np.all(table[0] == 0) and not np.allclose(table[1], table[2])
     assert not list(tmp_path.glob("*.partial"))  # its pieces (one per round of requests) went with success
+
+
+class Killed(Exception):
+    """Stands in for a kill between two rounds of requests."""
+
+
+def test_a_killed_server_embedding_resumes_without_asking_again(tmp_path, embedding_server, monkeypatch):
+    texts = [f"item {i}: a short product title" for i in range(20)]
+    spec = emb.EmbeddingSpec(source="server", server_url=embedding_server.url, batch_size=1)
+    rounds = 8  # batch_size 1 x the client's 8 concurrent requests: pieces of 8, 8 and 4 texts
+    whole = emb.embed_texts(texts, spec, progress=False)  # uninterrupted, no pieces
+    asked, real_embed = [], LLMClient.embed
+
+    def embed_then_die(self, inputs, **kwargs):
+        asked.append(len(inputs))
+        if len(asked) == 2:
+            raise Killed
+        return real_embed(self, inputs, **kwargs)
+
+    monkeypatch.setattr(LLMClient, "embed", embed_then_die)
+    with pytest.raises(Killed):
+        emb.embed_texts(texts, spec, progress=False, resume_dir=tmp_path / "pieces")
+    assert asked == [rounds, rounds] and len(list((tmp_path / "pieces").glob("piece-*.npy"))) == 1
+
+    asked.clear()
+    monkeypatch.setattr(LLMClient, "embed", lambda self, inputs, **kwargs: asked.append(len(inputs))
+                        or real_embed(self, inputs, **kwargs))
+    resumed = emb.embed_texts(texts, spec, progress=False, resume_dir=tmp_path / "pieces")
+    assert asked == [rounds, 4]  # the saved first piece is not asked for again
+    np.testing.assert_allclose(resumed, whole, atol=1e-5)
 
 
 def test_a_server_without_embeddings_gives_a_clear_error(tmp_path, llama_server):
