@@ -78,7 +78,8 @@ ROWS = [
     (BEAUTY_HEADING, "LLM2BERT4Rec (MiniLM → PCA 64 init; seeds 0, 1, 2", "llm2bert4rec-beauty-s[012]", BEAUTY),
     (BEAUTY_HEADING, "GRU4Rec (ID only) |", "gru4rec-beauty-s0", BEAUTY),
     (BEAUTY_HEADING, "GRU4Rec (ID only), 10,000 steps", "gru4rec-beauty-10k-s[012]", BEAUTY),
-    (BEAUTY_HEADING, "LLM2GRU4Rec", "llm2gru4rec-beauty-s0", BEAUTY),
+    (BEAUTY_HEADING, "LLM2GRU4Rec (MiniLM → PCA 64 init) |", "llm2gru4rec-beauty-s0", BEAUTY),
+    (BEAUTY_HEADING, "LLM2GRU4Rec (MiniLM → PCA 64 init), 10,000 steps", "llm2gru4rec-beauty-10k-s[012]", BEAUTY),
     (BEAUTY_HEADING, "LRURec, dropout 0.2", "lrurec-beauty-s0", BEAUTY),
     (BEAUTY_HEADING, "LRURec, dropout 0.5", "lrurec-beauty-{drop05-s0,s1,s2}", BEAUTY),
     (BEAUTY_HEADING, "FMLP-Rec", "fmlprec-beauty-s[012]", BEAUTY),
@@ -158,6 +159,7 @@ COMPARISONS = [
     ("| metric | SASRec | LLM2SASRec |", "compare-beauty-llm2sasrec-3seeds.json"),
     ("| metric | BERT4Rec | LLM2BERT4Rec |", "compare-ml-1m-bert4rec-llm2bert4rec-3seeds.json"),
     ("| metric | BERT4Rec (Beauty) | LLM2BERT4Rec (Beauty) |", "compare-beauty-llm2bert4rec-3seeds.json"),
+    ("| metric | GRU4Rec, 10k (Beauty) | LLM2GRU4Rec, 10k (Beauty) |", "compare-beauty-llm2gru4rec-10k-3seeds.json"),
 ]
 SIGNED = re.compile(r"^([+-]?\d+(?:\.\d+)?)(?:e([+-]?\d+))?%?$")
 
