@@ -116,23 +116,22 @@ def test_a_killed_server_embedding_resumes_without_asking_again(tmp_path, embedd
     spec = emb.EmbeddingSpec(source="server", server_url=embedding_server.url, batch_size=1)
     rounds = 8  # batch_size 1 x the client's 8 concurrent requests: pieces of 8, 8 and 4 texts
     whole = emb.embed_texts(texts, spec, progress=False)  # uninterrupted, no pieces
-    asked, real_embed = [], LLMClient.embed
+    pieces, asked, kill_on_call, real_embed = tmp_path / "pieces", [], [2], LLMClient.embed
 
-    def embed_then_die(self, inputs, **kwargs):
+    def counted_embed(self, inputs, **kwargs):  # the real request, counted; killed on call number kill_on_call
         asked.append(len(inputs))
-        if len(asked) == 2:
+        if len(asked) in kill_on_call:
             raise Killed
         return real_embed(self, inputs, **kwargs)
 
-    monkeypatch.setattr(LLMClient, "embed", embed_then_die)
+    monkeypatch.setattr(LLMClient, "embed", counted_embed)
     with pytest.raises(Killed):
-        emb.embed_texts(texts, spec, progress=False, resume_dir=tmp_path / "pieces")
-    assert asked == [rounds, rounds] and len(list((tmp_path / "pieces").glob("piece-*.npy"))) == 1
+        emb.embed_texts(texts, spec, progress=False, resume_dir=pieces)
+    assert asked == [rounds, rounds] and len(list(pieces.glob("piece-*.npy"))) == 1
 
     asked.clear()
-    monkeypatch.setattr(LLMClient, "embed", lambda self, inputs, **kwargs: asked.append(len(inputs))
-                        or real_embed(self, inputs, **kwargs))
-    resumed = emb.embed_texts(texts, spec, progress=False, resume_dir=tmp_path / "pieces")
+    kill_on_call.clear()
+    resumed = emb.embed_texts(texts, spec, progress=False, resume_dir=pieces)
     assert asked == [rounds, 4]  # the saved first piece is not asked for again
     np.testing.assert_allclose(resumed, whole, atol=1e-5)
 
