@@ -63,7 +63,7 @@ ROWS = [
     (ML_1M_TEMPORAL, "SASRec (seeds 0, 1, 2", "sasrec-ml-1m-temporal-s[012]", TEMPORAL),
     (ML_1M_TEMPORAL, "GRU4Rec (seeds 0, 1, 2", "gru4rec-ml-1m-temporal-s[012]", TEMPORAL),
     (ML_1M_TEMPORAL, "BERT4Rec (seeds 0, 1, 2;", "bert4rec-ml-1m-temporal-s[012]", TEMPORAL),
-    (ML_1M_TEMPORAL, "LLM2BERT4Rec (seed 0 only;", "llm2bert4rec-ml-1m-temporal-s0", TEMPORAL),
+    (ML_1M_TEMPORAL, "LLM2BERT4Rec (seeds 0, 1, 2;", "llm2bert4rec-ml-1m-temporal-s[012]", TEMPORAL),
     (ML_1M_TEMPORAL, "LLM2SASRec (seeds 0, 1, 2", "llm2sasrec-ml-1m-temporal-s[012]", TEMPORAL),
     (ML_1M_TEMPORAL, "LLM2GRU4Rec (seeds 0, 1, 2", "llm2gru4rec-ml-1m-temporal-s[012]", TEMPORAL),
     (ML_1M_TEMPORAL, "LLMSeqSim & Sequential (seeds 0, 1, 2", "hybrid-seq-ml-1m-temporal-s[012]", TEMPORAL),
@@ -161,6 +161,8 @@ COMPARISONS = [
     ("| metric | BERT4Rec | LLM2BERT4Rec |", "compare-ml-1m-bert4rec-llm2bert4rec-3seeds.json"),
     ("| metric | BERT4Rec (Beauty) | LLM2BERT4Rec (Beauty) |", "compare-beauty-llm2bert4rec-3seeds.json"),
     ("| metric | GRU4Rec, 10k (Beauty) | LLM2GRU4Rec, 10k (Beauty) |", "compare-beauty-llm2gru4rec-10k-3seeds.json"),
+    ("| metric | BERT4Rec (temporal) | LLM2BERT4Rec (temporal) |",
+     "compare-ml-1m-temporal-bert4rec-llm2bert4rec-3seeds.json"),
 ]
 SIGNED = re.compile(r"^([+-]?\d+(?:\.\d+)?)(?:e([+-]?\d+))?%?$")
 
