@@ -24,6 +24,7 @@ import json
 import os
 import pathlib
 import platform
+import re
 import resource
 import statistics
 import subprocess
@@ -43,6 +44,7 @@ def define_flags() -> None:
     flags.DEFINE_string("catalogues", "0", "step/eval: catalogue sizes; 0 = the dataset's own.")
     flags.DEFINE_integer("steps", 10, "step: timed steps per repetition.")
     flags.DEFINE_integer("repeats", 3, "Repetitions; the median is reported.")
+    flags.DEFINE_integer("case_timeout", 0, "step: seconds one (catalogue, loss) case may take; 0 = no limit.")
     flags.DEFINE_integer("eval_chunk", 32768, "eval: item chunk of the chunked ranking.")
     flags.DEFINE_integer("batches", 200, "pipeline: batches per repetition.")
     flags.DEFINE_string("workdir", "", "ttq: the run directory.")
@@ -53,9 +55,10 @@ def define_flags() -> None:
 
 FLAGS = flags.FLAGS
 
-# Dense peak FLOP/s of known accelerators (vendor data sheets, SXM parts): fp32 and bf16 tensor cores.
-NOMINAL_PEAK = {"H100": {"float32": 67e12, "bfloat16": 989e12}, "H200": {"float32": 67e12, "bfloat16": 989e12},
-                "A100": {"float32": 19.5e12, "bfloat16": 312e12}}
+# Dense peak FLOP/s of known accelerators (vendor data sheets, SXM parts): plain fp32, TF32 and bf16 tensor cores.
+NOMINAL_PEAK = {"H100": {"float32": 67e12, "tensorfloat32": 495e12, "bfloat16": 989e12},
+                "H200": {"float32": 67e12, "tensorfloat32": 495e12, "bfloat16": 989e12},
+                "A100": {"float32": 19.5e12, "tensorfloat32": 156e12, "bfloat16": 312e12}}
 
 
 # --- shared pieces ---------------------------------------------------------------------------------
@@ -65,7 +68,9 @@ def machine() -> dict:
     device = jax.devices()[0]
     return {"platform": device.platform, "device_kind": device.device_kind, "devices": jax.device_count(),
             "processes": jax.process_count(), "cpu": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(), "jax": jax.__version__, "xla_flags": os.environ.get("XLA_FLAGS", "")}
+            "cpu_count": os.cpu_count(), "jax": jax.__version__, "xla_flags": os.environ.get("XLA_FLAGS", ""),
+            # On GPUs 'default' runs float32 matmuls as TF32 on the tensor cores; 'highest' keeps full float32.
+            "matmul_precision": jax.config.jax_default_matmul_precision or "default"}
 
 
 def spread_catalogue(dataset, num_items: int, seed: int = 0):
@@ -100,10 +105,12 @@ def timed(fn, repeats: int) -> list[float]:
     return out
 
 
-def matmul_peak(dtype: str = "float32", n: int = 2048) -> float:
-    """Achieved FLOP/s of a large square matmul: the practical peak to compare a step against."""
+def matmul_peak(dtype: str = "float32", n: int = 0) -> float:
+    """Achieved FLOP/s of a large square matmul: the practical peak to compare a step against (n = 0: 2048 on
+    a CPU, 8192 on an accelerator, whose 2048 product is over before launch overhead stops mattering)."""
     import jax
     import jax.numpy as jnp
+    n = n or (2048 if jax.devices()[0].platform == "cpu" else 8192)
     a = jnp.ones((n, n), dtype)
     f = jax.jit(lambda x: x @ x)
     f(a).block_until_ready()
@@ -114,7 +121,10 @@ def matmul_peak(dtype: str = "float32", n: int = 2048) -> float:
 def device_peak(dtype: str) -> dict:
     import jax
     kind = jax.devices()[0].device_kind
-    nominal = next((v[dtype] for k, v in NOMINAL_PEAK.items() if k in kind), None)
+    rate = dtype
+    if dtype == "float32" and (jax.config.jax_default_matmul_precision or "default") in ("default", "tensorfloat32"):
+        rate = "tensorfloat32"  # what a GPU's float32 matmul runs as under JAX's default precision
+    nominal = next((v[rate] for k, v in NOMINAL_PEAK.items() if k in kind), None)
     return {"nominal_flops_per_s": nominal, "matmul_flops_per_s": matmul_peak(dtype)}
 
 
@@ -123,6 +133,11 @@ def peak_rss_bytes() -> int:
 
 
 def available_memory_bytes() -> int:
+    """Free host memory on a CPU; the device's allocator limit on an accelerator."""
+    import jax
+    device = jax.devices()[0]
+    if device.platform != "cpu":
+        return int((device.memory_stats() or {}).get("bytes_limit", 0))
     for line in pathlib.Path("/proc/meminfo").read_text().splitlines():
         if line.startswith("MemAvailable:"):
             return int(line.split()[1]) * 1024
@@ -172,7 +187,8 @@ def measure_step(config, num_items: int, steps: int, repeats: int) -> dict:
         # loops are not useful work, and XLA counts a loop body once), from the unoptimised HLO.
         cost = reference_step.lower(state, {"inputs": spec, "targets": spec}).cost_analysis()
         cost = cost[0] if isinstance(cost, list) else cost
-        flops[length] = float(cost.get("flops", 0.0)) if cost else 0.0
+        # Some backends (JAX 0.11 on GPU) give no count here: None, never a made-up 0.
+        flops[length] = float(cost["flops"]) if cost and cost.get("flops") else None
 
     widest = max(lengths)
     need = memory[widest]["temp_bytes"] + memory[widest]["argument_bytes"] + memory[widest]["output_bytes"]
@@ -180,8 +196,9 @@ def measure_step(config, num_items: int, steps: int, repeats: int) -> dict:
               "bucket_lengths": lengths, "compile_seconds": sum(compile_seconds.values()),
               "temp_bytes_widest_bucket": memory[widest]["temp_bytes"], "memory_by_bucket": memory,
               "flops_by_bucket": flops}
-    if jax.devices()[0].platform == "cpu" and need > 0.8 * available_memory_bytes():
-        result["status"] = f"skipped: needs {need / 2**30:.1f} GiB, {available_memory_bytes() / 2**30:.1f} GiB free"
+    free = available_memory_bytes()
+    if free and need > 0.8 * free:  # an allocation failure could take the device (or the machine) with it
+        result["status"] = f"skipped: needs {need / 2**30:.1f} GiB, {free / 2**30:.1f} GiB free"
         return result
 
     order = [i % len(device_batches) for i in range(steps)]
@@ -198,10 +215,11 @@ def measure_step(config, num_items: int, steps: int, repeats: int) -> dict:
     per_step = statistics.median(seconds) / steps
     sequences = np.mean([np.any(host[i]["targets"] > 0, axis=1).sum() for i in order])
     tokens = np.mean([(host[i]["targets"] > 0).sum() for i in order])
-    step_flops = np.mean([flops[host[i]["inputs"].shape[1]] for i in order])
+    counted = None not in flops.values()
+    step_flops = float(np.mean([flops[host[i]["inputs"].shape[1]] for i in order])) if counted else None
     result.update(status="ok", seconds_per_step=per_step, steps_per_s=1 / per_step,
                   sequences_per_s=float(sequences) / per_step, tokens_per_s=float(tokens) / per_step,
-                  model_flops_per_step=float(step_flops), achieved_flops_per_s=float(step_flops) / per_step,
+                  model_flops_per_step=step_flops, achieved_flops_per_s=step_flops / per_step if counted else None,
                   repeats_seconds=seconds, timed_steps=steps)
     if jax.devices()[0].platform != "cpu":
         stats = jax.devices()[0].memory_stats() or {}
@@ -223,15 +241,29 @@ def step_benchmark(config) -> list[dict]:
                 command = [sys.executable, "-m", "launch.benchmark", "step", f"--single={f.name}",
                            f"--catalogues={num_items}", f"--steps={FLAGS.steps}", f"--repeats={FLAGS.repeats}"]
                 print(f"step: catalogue {num_items or 'dataset'}, loss {loss}", flush=True)
-                done = subprocess.run(command, check=False, capture_output=True, text=True)
-            lines = [l for l in done.stdout.splitlines() if l.startswith("{")]
-            if done.returncode == 0 and lines:
+                try:
+                    done = subprocess.run(command, check=False, capture_output=True, text=True,
+                                          timeout=FLAGS.case_timeout or None)
+                except subprocess.TimeoutExpired:
+                    done = None
+            lines = [l for l in done.stdout.splitlines() if l.startswith("{")] if done else []
+            if done is None:
+                rows.append({"num_items": num_items, "loss": loss,
+                             "status": f"not finished within --case_timeout={FLAGS.case_timeout} s"})
+            elif done.returncode == 0 and lines:
                 rows.append(json.loads(lines[-1]))
             else:
-                reason = "killed (out of memory?)" if done.returncode < 0 else done.stderr.strip()[-400:]
+                reason = "killed (out of memory?)" if done.returncode < 0 else failure_reason(done.stderr)
                 rows.append({"num_items": num_items, "loss": loss, "status": f"failed: {reason}"})
             print("  " + summary_line(rows[-1]), flush=True)
     return rows
+
+
+def failure_reason(stderr: str) -> str:
+    """The exception line of a failed case's traceback (e.g. XLA's RESOURCE_EXHAUSTED), else the end of stderr."""
+    lines = [l.strip() for l in stderr.strip().splitlines() if l.strip()]
+    errors = [l for l in lines if re.match(r"^[\w.]+(Error|Exception)\b", l)]
+    return (errors[-1] if errors else " ".join(lines[-3:]))[:400]
 
 
 def summary_line(row: dict) -> str:
@@ -242,7 +274,7 @@ def summary_line(row: dict) -> str:
     return (f"{row['num_items']:>8} {row['loss']:<16} {row['steps_per_s']:7.3f} steps/s "
             f"{row['sequences_per_s']:8.1f} seq/s {row['tokens_per_s']:10.0f} tok/s "
             f"compile {row['compile_seconds']:6.1f} s  temp {row['temp_bytes_widest_bucket'] / 2**20:9.1f} MiB  "
-            f"{row['achieved_flops_per_s'] / 1e9:8.1f} GFLOP/s")
+            + (f"{row['achieved_flops_per_s'] / 1e9:8.1f} GFLOP/s" if row["achieved_flops_per_s"] else "GFLOP/s n/a"))
 
 
 # --- evaluation and pipeline -----------------------------------------------------------------------
@@ -338,7 +370,7 @@ def main(argv):
                   **run_guarded(work)}
         if command == "step":
             for row in report["rows"]:
-                if row.get("status") == "ok":
+                if row.get("status") == "ok" and row["achieved_flops_per_s"]:
                     row["fraction_of_matmul_peak"] = row["achieved_flops_per_s"] / report["peak"]["matmul_flops_per_s"]
                     if report["peak"]["nominal_flops_per_s"]:
                         row["fraction_of_nominal_peak"] = (row["achieved_flops_per_s"]

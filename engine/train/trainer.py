@@ -219,6 +219,9 @@ def train(config: ml_collections.ConfigDict, workdir, *, on_step: Callable[[int]
     results["timing"] = {"train_wall_seconds": seconds_before + train_seconds, "compile_seconds": compile_seconds,
                          "steady_steps_per_second": statistics.median(rates) if rates else None,
                          "devices": jax.device_count(), "platform": jax.devices()[0].platform,
+                         "device_kind": jax.devices()[0].device_kind,
+                         # GPUs run float32 matmuls as TF32 under 'default'; a CPU always computes them in float32.
+                         "matmul_precision": jax.config.jax_default_matmul_precision or "default",
                          "resumed_from_step": start_step}
     for split_name in splits:  # before results.json, whose presence says the run is complete
         write_ranks(workdir, split_name, ranks[split_name])

@@ -2,6 +2,7 @@
 
 import json
 
+import jax
 import numpy as np
 import pytest
 
@@ -57,6 +58,9 @@ def test_interrupted_run_resumes_to_the_same_result(uninterrupted, tmp_path):
     assert not (workdir / "results.json").exists()
     resumed = train(config, workdir)
     assert resumed["timing"]["resumed_from_step"] == 20  # the last checkpoint before the interruption
+    # Where and how the numbers were computed: a GPU's default float32 matmul is TF32, a CPU's is float32.
+    assert resumed["timing"]["device_kind"] == jax.devices()[0].device_kind
+    assert resumed["timing"]["matmul_precision"] == (jax.config.jax_default_matmul_precision or "default")
     assert resumed["best_step"] == straight["best_step"]
     for split in ("valid", "test"):
         for name, value in straight[split].items():

@@ -59,3 +59,18 @@ def test_time_to_quality_is_the_first_validation_reaching_the_threshold(tmp_path
         benchmark.time_to_quality(tmp_path / "run", "HR@50", 0.1)
     with pytest.raises(FileNotFoundError, match="launch.train"):
         benchmark.time_to_quality(tmp_path / "missing", "NDCG@10", 0.1)
+
+
+def test_a_failed_case_is_reported_by_its_exception_line():
+    # The shape of stderr when XLA could not allocate while compiling a 10^6-item full-softmax step on a GPU.
+    stderr = ('Traceback (most recent call last):\n  File "x/_src/compiler.py", line 395, in backend_compile_and_load\n'
+              '    return backend.compile_and_load(\n'
+              'jax.errors.JaxRuntimeError: RESOURCE_EXHAUSTED: Out of memory while trying to allocate 47.70GiB\n'
+              'run directory: /tmp/x\n')
+    assert benchmark.failure_reason(stderr).startswith("jax.errors.JaxRuntimeError: RESOURCE_EXHAUSTED")
+    assert benchmark.failure_reason("no traceback\nlast words\n") == "no traceback last words"
+
+
+def test_device_peak_measures_a_matmul_and_knows_no_nominal_rate_for_a_cpu():
+    peak = benchmark.device_peak("float32")
+    assert peak["matmul_flops_per_s"] > 0 and peak["nominal_flops_per_s"] is None

@@ -195,3 +195,45 @@ def test_readme_comparison_is_backed_by_its_json(header, name):
                  (wilcoxon_p, row["wilcoxon_p"]), (welch_p, row["seed_welch_p"])]
         for printed, value in pairs:
             assert close_at_printed_precision(printed, value), f"{name} {metric}: README {printed}, JSON {value:.6g}"
+
+
+# The H200 benchmark table (README "On one NVIDIA H200"): the ML-1M rows against the JSON files, the 100,000-item
+# rows against the lines the benchmark printed in the kept session log (its JSON was never written).
+H200_HEADING = "### On one NVIDIA H200"
+BENCHMARKS = ROOT / "docs" / "benchmarks"
+H200_ROWS = [("ce", "step-ml-1m-h200.json"), ("ce_fused", "step-ml-1m-h200.json"),
+             ("ce_fused, bfloat16 compute", "step-ml-1m-bf16-h200.json")]
+
+
+def printed_number(cell: str) -> float:
+    return float(cell.replace(",", "").removesuffix(" MiB"))
+
+
+@pytest.mark.parametrize(("label", "name"), H200_ROWS)
+def test_readme_h200_step_row_is_backed_by_its_json(label, name):
+    row = next(r for r in first_table_after(H200_HEADING) if r[0] == "ML-1M" and r[2] == label)
+    measured = next(r for r in json.loads((BENCHMARKS / name).read_text())["rows"] if r["loss"] == label.split(",")[0])
+    expected = [measured["steps_per_s"], measured["sequences_per_s"], measured["tokens_per_s"],
+                measured["compile_seconds"], measured["temp_bytes_widest_bucket"] / 2**20,
+                measured["device_peak_bytes"] / 2**20]
+    for cell, value in zip(row[3:], expected):
+        assert close_at_printed_precision(cell.replace(",", "").removesuffix(" MiB"), value), f"{label}: {cell} vs {value}"
+    assert printed_number(row[1]) == measured["num_items"]
+
+
+def test_readme_h200_large_catalogue_rows_match_the_printed_log():
+    log = (BENCHMARKS / "h200-session-log.txt").read_text()
+    for row in first_table_after(H200_HEADING):
+        if row[1] != "100,000":
+            continue
+        line = re.search(rf"^\s+100000 {row[2]}\s+([\d.]+) steps/s\s+([\d.]+) seq/s\s+(\d+) tok/s compile\s+([\d.]+) s"
+                         rf"\s+temp\s+([\d.]+) MiB", log, re.MULTILINE)
+        assert line, f"no printed line for the 100,000-item {row[2]} row"
+        for cell, value in zip(row[3:8], map(float, line.groups())):
+            assert close_at_printed_precision(cell.replace(",", "").removesuffix(" MiB"), value), f"{row[2]}: {cell}"
+
+
+def test_readme_h200_evaluation_rates_are_backed_by_their_json():
+    text = README.read_text()
+    for r in json.loads((BENCHMARKS / "eval-h200.json").read_text())["rows"]:
+        assert f"{r['users_per_s']:,.0f}" in text, f"eval {r['num_items']} items chunk {r['chunk_size']}"
