@@ -237,3 +237,14 @@ def test_readme_h200_evaluation_rates_are_backed_by_their_json():
     text = README.read_text()
     for r in json.loads((BENCHMARKS / "eval-h200.json").read_text())["rows"]:
         assert f"{r['users_per_s']:,.0f}" in text, f"eval {r['num_items']} items chunk {r['chunk_size']}"
+
+
+def test_h200_smoke_run_metrics_equal_the_cpu_runs_at_the_printed_decimals():
+    log = (BENCHMARKS / "h200-smoke-tiny.log").read_text()
+    cpu = json.loads((BENCHMARKS / "cpu-smoke-tiny-results.json").read_text())
+    for split in ("valid", "test"):
+        printed = re.search(rf"^{split}: (.*)$", log, re.MULTILINE).group(1).split()
+        gpu = {name: float(value) for name, value in (cell.split("=") for cell in printed)}
+        assert gpu.keys() == cpu[split].keys()
+        for name, value in gpu.items():
+            assert abs(value - cpu[split][name]) <= 5e-5, (split, name, value, cpu[split][name])
