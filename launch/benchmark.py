@@ -65,12 +65,13 @@ NOMINAL_PEAK = {"H100": {"float32": 67e12, "tensorfloat32": 495e12, "bfloat16": 
 
 def machine() -> dict:
     import jax
+
+    from engine.train.trainer import matmul_precision
     device = jax.devices()[0]
     return {"platform": device.platform, "device_kind": device.device_kind, "devices": jax.device_count(),
             "processes": jax.process_count(), "cpu": platform.processor() or platform.machine(),
             "cpu_count": os.cpu_count(), "jax": jax.__version__, "xla_flags": os.environ.get("XLA_FLAGS", ""),
-            # On GPUs 'default' runs float32 matmuls as TF32 on the tensor cores; 'highest' keeps full float32.
-            "matmul_precision": jax.config.jax_default_matmul_precision or "default"}
+            "matmul_precision": matmul_precision()}
 
 
 def spread_catalogue(dataset, num_items: int, seed: int = 0):
@@ -120,9 +121,11 @@ def matmul_peak(dtype: str = "float32", n: int = 0) -> float:
 
 def device_peak(dtype: str) -> dict:
     import jax
+
+    from engine.train.trainer import matmul_precision
     kind = jax.devices()[0].device_kind
     rate = dtype
-    if dtype == "float32" and (jax.config.jax_default_matmul_precision or "default") in ("default", "tensorfloat32"):
+    if dtype == "float32" and matmul_precision() in ("default", "tensorfloat32"):
         rate = "tensorfloat32"  # what a GPU's float32 matmul runs as under JAX's default precision
     nominal = next((v[rate] for k, v in NOMINAL_PEAK.items() if k in kind), None)
     return {"nominal_flops_per_s": nominal, "matmul_flops_per_s": matmul_peak(dtype)}

@@ -37,6 +37,11 @@ def _cast_floats(tree, dtype):
 LOSS_WEIGHTINGS = ("batch", "token")
 
 
+def matmul_precision() -> str:
+    """JAX's float32 matmul precision: under 'default' a GPU computes it in TF32, a CPU in float32."""
+    return jax.config.jax_default_matmul_precision or "default"
+
+
 def make_train_step(exp: Experiment, optimizer, loss: Callable, compute_dtype: str,
                     targets_per_step: float | None = None):
     """targets_per_step=None averages the loss over each batch's targets. A number divides the summed loss
@@ -220,8 +225,7 @@ def train(config: ml_collections.ConfigDict, workdir, *, on_step: Callable[[int]
                          "steady_steps_per_second": statistics.median(rates) if rates else None,
                          "devices": jax.device_count(), "platform": jax.devices()[0].platform,
                          "device_kind": jax.devices()[0].device_kind,
-                         # GPUs run float32 matmuls as TF32 under 'default'; a CPU always computes them in float32.
-                         "matmul_precision": jax.config.jax_default_matmul_precision or "default",
+                         "matmul_precision": matmul_precision(),
                          "resumed_from_step": start_step}
     for split_name in splits:  # before results.json, whose presence says the run is complete
         write_ranks(workdir, split_name, ranks[split_name])

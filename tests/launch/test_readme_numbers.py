@@ -206,8 +206,9 @@ H200_ROWS = [("ce", "step-ml-1m-h200.json"), ("ce_fused", "step-ml-1m-h200.json"
              ("ce_fused, bfloat16 compute", "step-ml-1m-bf16-h200.json")]
 
 
-def printed_number(cell: str) -> float:
-    return float(cell.replace(",", "").removesuffix(" MiB"))
+def plain(cell: str) -> str:
+    """'1,024 MiB' -> '1024': the number as printed, for close_at_printed_precision."""
+    return cell.replace(",", "").removesuffix(" MiB")
 
 
 @pytest.mark.parametrize(("label", "name"), H200_ROWS)
@@ -218,20 +219,20 @@ def test_readme_h200_step_row_is_backed_by_its_json(label, name):
                 measured["compile_seconds"], measured["temp_bytes_widest_bucket"] / 2**20,
                 measured["device_peak_bytes"] / 2**20]
     for cell, value in zip(row[3:], expected):
-        assert close_at_printed_precision(cell.replace(",", "").removesuffix(" MiB"), value), f"{label}: {cell} vs {value}"
-    assert printed_number(row[1]) == measured["num_items"]
+        assert close_at_printed_precision(plain(cell), value), f"{label}: {cell} vs {value}"
+    assert int(plain(row[1])) == measured["num_items"]
 
 
 def test_readme_h200_large_catalogue_rows_match_the_printed_log():
     log = (BENCHMARKS / "h200-session-log.txt").read_text()
-    for row in first_table_after(H200_HEADING):
-        if row[1] != "100,000":
-            continue
+    rows = [row for row in first_table_after(H200_HEADING) if row[1] == "100,000"]
+    assert [row[2] for row in rows] == ["ce", "ce_fused"]
+    for row in rows:
         line = re.search(rf"^\s+100000 {row[2]}\s+([\d.]+) steps/s\s+([\d.]+) seq/s\s+(\d+) tok/s compile\s+([\d.]+) s"
                          rf"\s+temp\s+([\d.]+) MiB", log, re.MULTILINE)
         assert line, f"no printed line for the 100,000-item {row[2]} row"
         for cell, value in zip(row[3:8], map(float, line.groups())):
-            assert close_at_printed_precision(cell.replace(",", "").removesuffix(" MiB"), value), f"{row[2]}: {cell}"
+            assert close_at_printed_precision(plain(cell), value), f"{row[2]}: {cell}"
 
 
 def test_readme_h200_evaluation_rates_are_backed_by_their_json():
