@@ -67,7 +67,7 @@ ROWS = [
     (ML_1M_TEMPORAL, "LLM2SASRec (seeds 0, 1, 2", "llm2sasrec-ml-1m-temporal-s[012]", TEMPORAL),
     (ML_1M_TEMPORAL, "LLM2GRU4Rec (seeds 0, 1, 2", "llm2gru4rec-ml-1m-temporal-s[012]", TEMPORAL),
     (ML_1M_TEMPORAL, "FMLP-Rec (seeds 0, 1, 2;", "fmlprec-ml-1m-temporal-s[012]", TEMPORAL),
-    (ML_1M_TEMPORAL, "LRURec (seed 0 only;", "lrurec-ml-1m-temporal-s0", TEMPORAL),
+    (ML_1M_TEMPORAL, "LRURec (seeds 0, 1;", "lrurec-ml-1m-temporal-s[01]", TEMPORAL),
     (ML_1M_TEMPORAL, "LLMSeqSim & Sequential (seeds 0, 1, 2", "hybrid-seq-ml-1m-temporal-s[012]", TEMPORAL),
     (BEAUTY_HEADING, "SKNN |", "sweep-beauty/sknn", BEAUTY),
     (BEAUTY_HEADING, "SKNN_EMB, mean for neighbours", "sweep-beauty-sknn-emb/sknn_emb_mean_last", BEAUTY),
