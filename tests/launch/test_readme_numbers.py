@@ -67,7 +67,7 @@ ROWS = [
     (ML_1M_TEMPORAL, "LLM2SASRec (seeds 0, 1, 2", "llm2sasrec-ml-1m-temporal-s[012]", TEMPORAL),
     (ML_1M_TEMPORAL, "LLM2GRU4Rec (seeds 0, 1, 2", "llm2gru4rec-ml-1m-temporal-s[012]", TEMPORAL),
     (ML_1M_TEMPORAL, "FMLP-Rec (seeds 0, 1, 2;", "fmlprec-ml-1m-temporal-s[012]", TEMPORAL),
-    (ML_1M_TEMPORAL, "LRURec (seeds 0, 1;", "lrurec-ml-1m-temporal-s[01]", TEMPORAL),
+    (ML_1M_TEMPORAL, "LRURec (seeds 0, 1, 2;", "lrurec-ml-1m-temporal-s[012]", TEMPORAL),
     (ML_1M_TEMPORAL, "LLMSeqSim & Sequential (seeds 0, 1, 2", "hybrid-seq-ml-1m-temporal-s[012]", TEMPORAL),
     (BEAUTY_HEADING, "SKNN |", "sweep-beauty/sknn", BEAUTY),
     (BEAUTY_HEADING, "SKNN_EMB, mean for neighbours", "sweep-beauty-sknn-emb/sknn_emb_mean_last", BEAUTY),
@@ -168,6 +168,7 @@ COMPARISONS = [
      "compare-ml-1m-temporal-bert4rec-llm2bert4rec-3seeds.json"),
     ("| metric | SASRec (temporal) | FMLP-Rec (temporal) |", "compare-ml-1m-temporal-sasrec-fmlprec-3seeds.json"),
     ("| metric | GRU4Rec (temporal) | FMLP-Rec (temporal) |", "compare-ml-1m-temporal-gru4rec-fmlprec-3seeds.json"),
+    ("| metric | SASRec (temporal) | LRURec (temporal) |", "compare-ml-1m-temporal-sasrec-lrurec-3seeds.json"),
 ]
 SIGNED = re.compile(r"^([+-]?\d+(?:\.\d+)?)(?:e([+-]?\d+))?%?$")
 
