@@ -69,7 +69,11 @@ ROWS = [
     (ML_1M_TEMPORAL, "FMLP-Rec (seeds 0, 1, 2;", "fmlprec-ml-1m-temporal-s[012]", TEMPORAL),
     (ML_1M_TEMPORAL, "LRURec (seeds 0, 1, 2;", "lrurec-ml-1m-temporal-s[012]", TEMPORAL),
     (ML_1M_TEMPORAL, "LLMSeqSim & Sequential (seeds 0, 1, 2", "hybrid-seq-ml-1m-temporal-s[012]", TEMPORAL),
-    (BEAUTY_HEADING, "SKNN |", "sweep-beauty/sknn", BEAUTY),
+    (BEAUTY_HEADING, "MostPopular |", "sweep-beauty-knn/most_popular/s[012]", BEAUTY),
+    (BEAUTY_HEADING, "SKNN |", "sweep-beauty-knn/sknn/s[012]", BEAUTY),
+    (BEAUTY_HEADING, "V-SKNN |", "sweep-beauty-knn/v_sknn/s[012]", BEAUTY),
+    (BEAUTY_HEADING, "S-SKNN |", "sweep-beauty-knn/s_sknn/s[012]", BEAUTY),
+    (BEAUTY_HEADING, "SF-SKNN (best neighbourhood", "sweep-beauty-knn/sf_sknn/s[012]", BEAUTY),
     (BEAUTY_HEADING, "SKNN_EMB, mean for neighbours", "sweep-beauty-sknn-emb/sknn_emb_mean_last", BEAUTY),
     # A rerun without beyond-accuracy metrics; those cells come from docs/results/sweep-beauty/table.md.
     (BEAUTY_HEADING, "LLMSeqSim, last item", "llmseqsim-beauty-last", BEAUTY_ACCURACY),
