@@ -84,6 +84,7 @@ ROWS = [
     (BEAUTY_HEADING, "LLM2SASRec (MiniLM → PCA 64 init), `token`", "llm2sasrec-beauty-token-s[012]", BEAUTY),
     (BEAUTY_HEADING, "BERT4Rec (ID only; seeds 0, 1, 2", "bert4rec-beauty-s[012]", BEAUTY),
     (BEAUTY_HEADING, "BERT4Rec (ID only), 10,000 steps", "bert4rec-beauty-10k-s0", BEAUTY),
+    (BEAUTY_HEADING, "LLM2BERT4Rec (MiniLM → PCA 64 init), 10,000 steps", "llm2bert4rec-beauty-10k-s0", BEAUTY),
     (BEAUTY_HEADING, "LLM2BERT4Rec (MiniLM → PCA 64 init; seeds 0, 1, 2", "llm2bert4rec-beauty-s[012]", BEAUTY),
     (BEAUTY_HEADING, "GRU4Rec (ID only) |", "gru4rec-beauty-s0", BEAUTY),
     (BEAUTY_HEADING, "GRU4Rec (ID only), 10,000 steps", "gru4rec-beauty-10k-s[012]", BEAUTY),
