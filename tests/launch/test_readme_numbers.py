@@ -51,7 +51,7 @@ ROWS = [
     (ML_1M_LOO, "LLMSeqSim (MiniLM, last item", "sweep-ml-1m-llmseqsim/llmseqsim_last/s[012]", ML_1M),
     (ML_1M_LOO, "LLMSeqSim (MiniLM, harmonic", "sweep-ml-1m-llmseqsim/llmseqsim_harmonic/s[012]", ML_1M),
     (ML_1M_LOO, "LLMSeqSim & Popularity (last item", "sweep-ml-1m-llmseqsim/hybrid_popularity_last/s[012]", ML_1M),
-    (ML_1M_LOO, "LLM2SASRec (MiniLM", "llm2sasrec-ml-1m-5k-s0", ML_1M),
+    (ML_1M_LOO, "LLM2SASRec (MiniLM", "llm2sasrec-ml-1m-5k-s[012]", ML_1M),
     (ML_1M_LOO, "LLM2SASRec, first preset", "llm2sasrec-ml-1m-s0", ML_1M),
     (ML_1M_LOO, "LLM2GRU4Rec (MiniLM", "llm2gru4rec-ml-1m-s[012]", ML_1M),
     (ML_1M_LOO, "LLM2BERT4Rec (MiniLM", "llm2bert4rec-ml-1m-s[012]", ML_1M),
@@ -167,6 +167,7 @@ def test_readme_row_is_backed_by_run_files(heading, label, pattern, columns):
 COMPARISONS = [
     ("| metric | SASRec (`token`) | LLM2SASRec (`token`) |", "compare-beauty-llm2sasrec-token.json"),
     ("| metric | SASRec | LLM2SASRec |", "compare-beauty-llm2sasrec-3seeds.json"),
+    ("| metric | SASRec (ML-1M) | LLM2SASRec (ML-1M) |", "compare-ml-1m-sasrec-llm2sasrec-5k-3seeds.json"),
     ("| metric | BERT4Rec | LLM2BERT4Rec |", "compare-ml-1m-bert4rec-llm2bert4rec-3seeds.json"),
     ("| metric | BERT4Rec (Beauty) | LLM2BERT4Rec (Beauty) |", "compare-beauty-llm2bert4rec-3seeds.json"),
     ("| metric | GRU4Rec, 10k (Beauty) | LLM2GRU4Rec, 10k (Beauty) |", "compare-beauty-llm2gru4rec-10k-3seeds.json"),
