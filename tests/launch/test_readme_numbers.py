@@ -16,8 +16,11 @@ README = ROOT / "README.md"
 RESULTS = ROOT / "docs" / "results"
 
 ML_1M = ("NDCG@10", "HR@10", "MRR@10", "NDCG@20", "HR@20")
+BEYOND_ACCURACY = ("Coverage@10", "Serendipity@10", "Novelty@10")
+# The ML-1M loo_full table: model | NDCG@10 | ... | HR@20 | Coverage@10 | Serendipity@10 | Novelty@10
+ML_1M_FULL = (*ML_1M, *BEYOND_ACCURACY)
 # The Beauty table: model | seeds | valid NDCG@10 | NDCG@10 | ... | Novelty@10
-BEAUTY = ("seeds", "valid:NDCG@10", *ML_1M, "Coverage@10", "Serendipity@10", "Novelty@10")
+BEAUTY = ("seeds", "valid:NDCG@10", *ML_1M, *BEYOND_ACCURACY)
 # The ML-1M temporal_sessions table: model | valid NDCG@10 | NDCG@10 | ... | Novelty@10
 TEMPORAL = ("valid:NDCG@10", *BEAUTY[2:])
 # The `batch` SASRec / LLM2SASRec rows: their beyond-accuracy cells came from `launch.evaluate` on checkpoints of
@@ -35,27 +38,27 @@ BEAUTY_HEADING = "### Amazon Beauty"
 ROWS = [
     (MEASURED, "test", "sasrec-ml-1m-5k-fromstart-token-s[012]", ML_1M),
     (MEASURED, "valid", "sasrec-ml-1m-5k-fromstart-token-s[012]", tuple(f"valid:{m}" for m in ML_1M)),
-    (ML_1M_LOO, "SASRec (the `ml-1m` preset, above)", "sasrec-ml-1m-5k-fromstart-token-s[012]", ML_1M),
-    (ML_1M_LOO, "BERT4Rec (the `ml-1m` preset", "bert4rec-ml-1m-s[012]", ML_1M),
-    (ML_1M_LOO, "GRU4Rec (the `ml-1m` preset", "gru4rec-ml-1m-s[012]", ML_1M),
-    (ML_1M_LOO, "LRURec (the `ml-1m` preset", "lrurec-ml-1m-s[012]", ML_1M),
-    (ML_1M_LOO, "FMLP-Rec (the `ml-1m` preset", "fmlprec-ml-1m-s[012]", ML_1M),
-    (ML_1M_LOO, "MostPopular |", "sweep-ml-1m-sknn-emb/most_popular/s[012]", ML_1M),
-    (ML_1M_LOO, "SKNN |", "sweep-ml-1m-sknn-emb/sknn/s[012]", ML_1M),
-    (ML_1M_LOO, "V-SKNN |", "sweep-ml-1m-sknn-emb/v_sknn/s[012]", ML_1M),
-    (ML_1M_LOO, "S-SKNN |", "sweep-ml-1m-sknn-emb/s_sknn/s[012]", ML_1M),
-    (ML_1M_LOO, "SF-SKNN |", "sweep-ml-1m-sknn-emb/sf_sknn/s[012]", ML_1M),
-    (ML_1M_LOO, "LLMSeqSim (MiniLM, mean pooling", "sweep-ml-1m-llmseqsim/llmseqsim/s[012]", ML_1M),
-    (ML_1M_LOO, "SKNN_EMB (MiniLM) |", "sweep-ml-1m-sknn-emb/sknn_emb/s[012]", ML_1M),
-    (ML_1M_LOO, "SKNN_EMB (MiniLM, mean for neighbours", "sweep-ml-1m-sknn-emb/sknn_emb_mean_last/s[012]", ML_1M),
-    (ML_1M_LOO, "LLMSeqSim (MiniLM, last item", "sweep-ml-1m-llmseqsim/llmseqsim_last/s[012]", ML_1M),
-    (ML_1M_LOO, "LLMSeqSim (MiniLM, harmonic", "sweep-ml-1m-llmseqsim/llmseqsim_harmonic/s[012]", ML_1M),
-    (ML_1M_LOO, "LLMSeqSim & Popularity (last item", "sweep-ml-1m-llmseqsim/hybrid_popularity_last/s[012]", ML_1M),
-    (ML_1M_LOO, "LLM2SASRec (MiniLM", "llm2sasrec-ml-1m-5k-s[012]", ML_1M),
-    (ML_1M_LOO, "LLM2SASRec, first preset", "llm2sasrec-ml-1m-s0", ML_1M),
-    (ML_1M_LOO, "LLM2GRU4Rec (MiniLM", "llm2gru4rec-ml-1m-s[012]", ML_1M),
-    (ML_1M_LOO, "LLM2BERT4Rec (MiniLM", "llm2bert4rec-ml-1m-s[012]", ML_1M),
-    (ML_1M_LOO, "LLMSeqSim & Sequential (last item + LLM2BERT4Rec", "hybrid-seq-ml-1m-s[012]", ML_1M),
+    (ML_1M_LOO, "SASRec (the `ml-1m` preset, above)", "sasrec-ml-1m-5k-fromstart-token-s[012]", ML_1M_FULL),
+    (ML_1M_LOO, "BERT4Rec (the `ml-1m` preset", "bert4rec-ml-1m-s[012]", ML_1M_FULL),
+    (ML_1M_LOO, "GRU4Rec (the `ml-1m` preset", "gru4rec-ml-1m-s[012]", ML_1M_FULL),
+    (ML_1M_LOO, "LRURec (the `ml-1m` preset", "lrurec-ml-1m-s[012]", ML_1M_FULL),
+    (ML_1M_LOO, "FMLP-Rec (the `ml-1m` preset", "fmlprec-ml-1m-s[012]", ML_1M_FULL),
+    (ML_1M_LOO, "MostPopular |", "sweep-ml-1m-sknn-emb/most_popular/s[012]", ML_1M_FULL),
+    (ML_1M_LOO, "SKNN |", "sweep-ml-1m-sknn-emb/sknn/s[012]", ML_1M_FULL),
+    (ML_1M_LOO, "V-SKNN |", "sweep-ml-1m-sknn-emb/v_sknn/s[012]", ML_1M_FULL),
+    (ML_1M_LOO, "S-SKNN |", "sweep-ml-1m-sknn-emb/s_sknn/s[012]", ML_1M_FULL),
+    (ML_1M_LOO, "SF-SKNN |", "sweep-ml-1m-sknn-emb/sf_sknn/s[012]", ML_1M_FULL),
+    (ML_1M_LOO, "LLMSeqSim (MiniLM, mean pooling", "sweep-ml-1m-llmseqsim/llmseqsim/s[012]", ML_1M_FULL),
+    (ML_1M_LOO, "SKNN_EMB (MiniLM) |", "sweep-ml-1m-sknn-emb/sknn_emb/s[012]", ML_1M_FULL),
+    (ML_1M_LOO, "SKNN_EMB (MiniLM, mean for neighbours", "sweep-ml-1m-sknn-emb/sknn_emb_mean_last/s[012]", ML_1M_FULL),
+    (ML_1M_LOO, "LLMSeqSim (MiniLM, last item", "sweep-ml-1m-llmseqsim/llmseqsim_last/s[012]", ML_1M_FULL),
+    (ML_1M_LOO, "LLMSeqSim (MiniLM, harmonic", "sweep-ml-1m-llmseqsim/llmseqsim_harmonic/s[012]", ML_1M_FULL),
+    (ML_1M_LOO, "LLMSeqSim & Popularity (last item", "sweep-ml-1m-llmseqsim/hybrid_popularity_last/s[012]", ML_1M_FULL),
+    (ML_1M_LOO, "LLM2SASRec (MiniLM", "llm2sasrec-ml-1m-5k-s[012]", ML_1M_FULL),
+    (ML_1M_LOO, "LLM2SASRec, first preset", "llm2sasrec-ml-1m-s0", ML_1M_FULL),
+    (ML_1M_LOO, "LLM2GRU4Rec (MiniLM", "llm2gru4rec-ml-1m-s[012]", ML_1M_FULL),
+    (ML_1M_LOO, "LLM2BERT4Rec (MiniLM", "llm2bert4rec-ml-1m-s[012]", ML_1M_FULL),
+    (ML_1M_LOO, "LLMSeqSim & Sequential (last item + LLM2BERT4Rec", "hybrid-seq-ml-1m-s[012]", ML_1M_FULL),
     (ML_1M_TEMPORAL, "SKNN |", "sweep-ml-1m-temporal/sknn", TEMPORAL),
     (ML_1M_TEMPORAL, "SF-SKNN", "sweep-ml-1m-temporal/sf_sknn", TEMPORAL),
     (ML_1M_TEMPORAL, "LLMSeqSim, last item", "sweep-ml-1m-temporal/llmseqsim_last", TEMPORAL),
@@ -145,6 +148,10 @@ def test_readme_row_is_backed_by_run_files(heading, label, pattern, columns):
             assert int(cell) == len(results), f"{label}: seeds {cell}, runs {len(results)}"
             continue
         split, _, metric = column.rpartition(":")
+        if cell == "–":  # a dash says no run measured it; it must not hide a measured value
+            measured = [r["seed"] for r in results if metric in r[split or "test"]]
+            assert not measured, f"{label}, {column}: README shows '–' but seeds {measured} have {metric}"
+            continue
         match = NUMBER.match(cell)
         assert match, f"{label}, {column}: README cell {cell!r} is not 'mean' or 'mean ± std'"
         printed_mean, printed_std, seeds = match.groups()
