@@ -14,7 +14,7 @@ import sys
 
 import numpy as np
 
-DEFAULT_METRICS = ("NDCG@10", "HR@10", "MRR@10", "NDCG@20", "HR@20")
+DEFAULT_METRICS = ("NDCG@10", "HR@10", "MRR@10", "NDCG@20", "HR@20", "MRR@20")
 
 
 def load_results(run_dirs) -> list[dict]:

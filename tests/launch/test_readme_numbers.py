@@ -3,9 +3,11 @@ results.json of its runs in docs/results/ (mean ± sample std over seeds, as lau
 compared cell by cell at the precision the README prints; the paired-comparison tables likewise against the JSON
 that `launch.compare --out` wrote. A pasted or edited number that no run backs fails."""
 
+import csv
 import json
 import pathlib
 import re
+from typing import NamedTuple
 
 import pytest
 
@@ -15,9 +17,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 RESULTS = ROOT / "docs" / "results"
 
-ML_1M = ("NDCG@10", "HR@10", "MRR@10", "NDCG@20", "HR@20")
+ML_1M = ("NDCG@10", "HR@10", "MRR@10", "NDCG@20", "HR@20", "MRR@20")
 BEYOND_ACCURACY = ("Coverage@10", "Serendipity@10", "Novelty@10")
-# The ML-1M loo_full table: model | NDCG@10 | ... | HR@20 | Coverage@10 | Serendipity@10 | Novelty@10
+# The ML-1M loo_full table: model | NDCG@10 | ... | MRR@20 | Coverage@10 | Serendipity@10 | Novelty@10
 ML_1M_FULL = (*ML_1M, *BEYOND_ACCURACY)
 # The Beauty table: model | seeds | valid NDCG@10 | NDCG@10 | ... | Novelty@10
 BEAUTY = ("seeds", "valid:NDCG@10", *ML_1M_FULL)
@@ -25,7 +27,7 @@ BEAUTY = ("seeds", "valid:NDCG@10", *ML_1M_FULL)
 TEMPORAL = ("valid:NDCG@10", *ML_1M_FULL)
 # The `batch` SASRec / LLM2SASRec rows: their beyond-accuracy cells came from `launch.evaluate` on checkpoints of
 # an earlier session whose output files were not kept, so only their accuracy cells can be checked.
-BEAUTY_ACCURACY = BEAUTY[:7]
+BEAUTY_ACCURACY = BEAUTY[:-len(BEYOND_ACCURACY)]
 
 # The headings whose first table holds the rows below.
 MEASURED = "## Measured results"
@@ -63,9 +65,15 @@ ROWS = [
     (ML_1M_LOO, "LLM2GRU4Rec (MiniLM", "llm2gru4rec-ml-1m-s[012]", ML_1M_FULL),
     (ML_1M_LOO, "LLM2BERT4Rec (MiniLM", "llm2bert4rec-ml-1m-s[012]", ML_1M_FULL),
     (ML_1M_LOO, "LLMSeqSim & Sequential (last item + LLM2BERT4Rec", "hybrid-seq-ml-1m-s[012]", ML_1M_FULL),
+    (ML_1M_TEMPORAL, "MostPopular |", "sweep-ml-1m-temporal/most_popular", TEMPORAL),
     (ML_1M_TEMPORAL, "SKNN |", "sweep-ml-1m-temporal/sknn", TEMPORAL),
+    (ML_1M_TEMPORAL, "V-SKNN |", "sweep-ml-1m-temporal/v_sknn", TEMPORAL),
+    (ML_1M_TEMPORAL, "S-SKNN |", "sweep-ml-1m-temporal/s_sknn", TEMPORAL),
     (ML_1M_TEMPORAL, "SF-SKNN", "sweep-ml-1m-temporal/sf_sknn", TEMPORAL),
+    (ML_1M_TEMPORAL, "LLMSeqSim, mean pooling", "sweep-ml-1m-temporal/llmseqsim", TEMPORAL),
+    (ML_1M_TEMPORAL, "LLMSeqSim, harmonic pooling", "sweep-ml-1m-temporal/llmseqsim_harmonic", TEMPORAL),
     (ML_1M_TEMPORAL, "LLMSeqSim, last item", "sweep-ml-1m-temporal/llmseqsim_last", TEMPORAL),
+    (ML_1M_TEMPORAL, "SKNN_EMB, mean / mean", "sweep-ml-1m-temporal/sknn_emb", TEMPORAL),
     (ML_1M_TEMPORAL, "SKNN_EMB, mean for neighbours", "sweep-ml-1m-temporal/sknn_emb_mean_last", TEMPORAL),
     (ML_1M_TEMPORAL, "LLMSeqSim & Popularity", "sweep-ml-1m-temporal/hybrid_popularity_last", TEMPORAL),
     (ML_1M_TEMPORAL, "SASRec (seeds 0, 1, 2", "sasrec-ml-1m-temporal-s[012]", TEMPORAL),
@@ -82,9 +90,11 @@ ROWS = [
     (BEAUTY_HEADING, "V-SKNN |", "sweep-beauty-knn/v_sknn/s[012]", BEAUTY),
     (BEAUTY_HEADING, "S-SKNN |", "sweep-beauty-knn/s_sknn/s[012]", BEAUTY),
     (BEAUTY_HEADING, "SF-SKNN (best neighbourhood", "sweep-beauty-knn/sf_sknn/s[012]", BEAUTY),
+    (BEAUTY_HEADING, "SKNN_EMB (MiniLM), mean pooling", "sweep-beauty-sknn-emb/sknn_emb_mean_mean", BEAUTY),
     (BEAUTY_HEADING, "SKNN_EMB, mean for neighbours", "sweep-beauty-sknn-emb/sknn_emb_mean_last", BEAUTY),
-    # A rerun without beyond-accuracy metrics; those cells come from docs/results/sweep-beauty/table.md.
+    # Reruns without beyond-accuracy metrics; those cells are checked against docs/results/sweep-beauty (below).
     (BEAUTY_HEADING, "LLMSeqSim, last item", "llmseqsim-beauty-last", BEAUTY_ACCURACY),
+    (BEAUTY_HEADING, "LLMSeqSim & Popularity (last item", "hybrid-pop-beauty-s0", BEAUTY_ACCURACY),
     (BEAUTY_HEADING, "SASRec (ID only, `batch`", "sasrec-beauty-s[012]", BEAUTY_ACCURACY),
     (BEAUTY_HEADING, "SASRec, `train.loss_weighting=token`", "sasrec-beauty-token-s[012]", BEAUTY),
     (BEAUTY_HEADING, "LLM2SASRec (MiniLM → PCA 64 init; `batch`", "llm2sasrec-beauty-s[012]", BEAUTY_ACCURACY),
@@ -129,15 +139,78 @@ def first_table_after(marker: str) -> list[list[str]]:
     return table
 
 
+def matches(name: str, label: str) -> bool:
+    """A row's first cell against an entry's label: its start, or, ending in ' |', all of it."""
+    return name == label.rstrip(" |") if label.endswith("|") else name.startswith(label)
+
+
 def readme_row(heading: str, label: str) -> list[str]:
-    name, exact = label.rstrip(" |"), label.endswith("|")
-    matches = [row for row in first_table_after(heading) if (row[0] == name if exact else row[0].startswith(name))]
-    assert len(matches) == 1, f"{len(matches)} rows start with {label!r} in the first table under {heading!r}"
-    return matches[0][1:]
+    found = [row for row in first_table_after(heading) if matches(row[0], label)]
+    assert len(found) == 1, f"{len(found)} rows start with {label!r} in the first table under {heading!r}"
+    return found[0][1:]
 
 
 def decimals(number: str) -> int:
     return len(number.split(".")[1]) if "." in number else 0
+
+
+# Rows of sweeps whose per-run files were not kept: the table.csv that `launch.sweep` wrote backs them.
+# (heading, the row's first cell as in ROWS, the sweep's table.csv, its model label, the columns as in ROWS)
+SWEEP_TABLE_ROWS = [
+    (BEAUTY_HEADING, "LLMSeqSim, mean pooling", "sweep-beauty/table.csv", "llmseqsim_mean", BEAUTY),
+    (BEAUTY_HEADING, "LLMSeqSim, harmonic pooling", "sweep-beauty/table.csv", "llmseqsim_harmonic", BEAUTY),
+    (BEAUTY_HEADING, "LLMSeqSim, last item", "sweep-beauty/table.csv", "llmseqsim_last",
+     (None,) * len(BEAUTY_ACCURACY) + BEYOND_ACCURACY),
+    (BEAUTY_HEADING, "LLMSeqSim & Popularity (last item", "sweep-beauty/table.csv", "hybrid_popularity_last",
+     (None,) * len(BEAUTY_ACCURACY) + BEYOND_ACCURACY),
+]
+
+
+class Measured(NamedTuple):
+    mean: float
+    std: float
+    runs: int
+
+
+def measured_by_runs(results: list[dict], split: str, metric: str, seeds: list[str] | None) -> Measured | None:
+    """Mean ± std of metric over the runs of the named seeds (all when None); None when no run has it."""
+    chosen = [r for r in results if seeds is None or f"s{r['seed']}" in seeds]
+    assert chosen, f"no run has the seeds {seeds}"
+    lacking = [r["seed"] for r in chosen if metric not in r[split]]
+    if len(lacking) == len(chosen):
+        return None
+    assert not lacking, f"the results.json of seeds {lacking} have no {split} {metric}"
+    return Measured(*mean_std([r[split][metric] for r in chosen]), len(chosen))
+
+
+def check_cells(label: str, columns, cells: list[str], runs: int, measure) -> None:
+    """Each README cell against measure(split, metric, seeds) at the printed precision."""
+    assert len(cells) >= len(columns), f"row {label!r} has {len(cells)} cells after the label"
+    for column, cell in zip(columns, cells):
+        if column is None:
+            continue
+        if column == "seeds":
+            assert int(cell) == runs, f"{label}: seeds {cell}, runs {runs}"
+            continue
+        split, _, metric = column.rpartition(":")
+        split = split or "test"
+        if cell == "–":  # a dash says no run measured it; it must not hide a measured value
+            assert measure(split, metric, None) is None, f"{label}, {column}: README shows '–' but the runs have it"
+            continue
+        match = NUMBER.match(cell)
+        assert match, f"{label}, {column}: README cell {cell!r} is not 'mean' or 'mean ± std'"
+        printed_mean, printed_std, seeds = match.groups()
+        measured = measure(split, metric, seeds.split(", ") if seeds else None)
+        assert measured is not None, f"{label}, {column}: README {cell}, but no run has {split} {metric}"
+        # Equal at the printed precision (half a unit of the last printed digit, plus float slack).
+        assert close_at_printed_precision(printed_mean, measured.mean), \
+            f"{label}, {column}: README {printed_mean}, runs {measured.mean:.6f}"
+        if printed_std is not None:
+            assert measured.runs > 1, f"{label}, {column}: a spread printed for one run"
+            assert close_at_printed_precision(printed_std, measured.std), \
+                f"{label}, {column}: README std {printed_std}, runs {measured.std:.6f}"
+        else:
+            assert measured.runs == 1, f"{label}, {column}: {measured.runs} runs but no spread printed"
 
 
 @pytest.mark.parametrize(
@@ -147,34 +220,50 @@ def test_readme_row_is_backed_by_run_files(heading, label, pattern, columns):
     dirs = run_dirs(pattern)
     assert dirs, f"no run directories match docs/results/{pattern}"
     results = load_results(dirs)
-    cells = readme_row(heading, label)
-    assert len(cells) >= len(columns), f"row {label!r} has {len(cells)} cells after the label"
-    for column, cell in zip(columns, cells):
-        if column is None:
-            continue
-        if column == "seeds":
-            assert int(cell) == len(results), f"{label}: seeds {cell}, runs {len(results)}"
-            continue
-        split, _, metric = column.rpartition(":")
-        if cell == "–":  # a dash says no run measured it; it must not hide a measured value
-            measured = [r["seed"] for r in results if metric in r[split or "test"]]
-            assert not measured, f"{label}, {column}: README shows '–' but seeds {measured} have {metric}"
-            continue
-        match = NUMBER.match(cell)
-        assert match, f"{label}, {column}: README cell {cell!r} is not 'mean' or 'mean ± std'"
-        printed_mean, printed_std, seeds = match.groups()
-        chosen = [r for r in results if seeds is None or f"s{r['seed']}" in seeds.split(", ")]
-        assert chosen, f"{label}, {column}: no run has the seeds {seeds}"
-        lacking = [r["seed"] for r in chosen if metric not in r[split or "test"]]
-        assert not lacking, f"{label}, {column}: the results.json of seeds {lacking} have no {metric}"
-        mean, std = mean_std([r[split or "test"][metric] for r in chosen])
-        # Equal at the printed precision (half a unit of the last printed digit, plus float slack).
-        assert close_at_printed_precision(printed_mean, mean), f"{label}, {column}: README {printed_mean}, runs {mean:.6f}"
-        if printed_std is not None:
-            assert len(chosen) > 1, f"{label}, {column}: a spread printed for one run"
-            assert close_at_printed_precision(printed_std, std), f"{label}, {column}: README std {printed_std}, runs {std:.6f}"
-        else:
-            assert len(chosen) == 1, f"{label}, {column}: {len(chosen)} runs but no spread printed"
+    check_cells(label, columns, readme_row(heading, label), len(results),
+                lambda split, metric, seeds: measured_by_runs(results, split, metric, seeds))
+
+
+@pytest.mark.parametrize(("heading", "label", "table", "model", "columns"), SWEEP_TABLE_ROWS,
+                         ids=[f"{h[:12]}:{lab}:{model}" for h, lab, _, model, _ in SWEEP_TABLE_ROWS])
+def test_readme_row_is_backed_by_its_sweep_table(heading, label, table, model, columns):
+    with open(RESULTS / table, newline="") as f:
+        rows = {row["split"]: row for row in csv.DictReader(f) if row["model"] == model}
+    assert rows, f"{table} has no rows for {model!r}"
+
+    def measure(split, metric, seeds):
+        assert seeds is None, f"{label}: {table} holds the mean over all seeds only"
+        row = rows[split]
+        if not row.get(f"{metric} mean") or row[f"{metric} mean"] == "nan":
+            return None
+        return Measured(float(row[f"{metric} mean"]), float(row[f"{metric} std"]), int(row["num_seeds"]))
+
+    check_cells(label, columns, readme_row(heading, label), int(rows["test"]["num_seeds"]), measure)
+
+
+# Cells no kept file backs, as (heading, the row's first cell, the column headers): the first-preset SASRec row
+# on ML-1M (only the summary printed at the time was kept) and the beyond-accuracy cells of the Beauty `batch`
+# rows (from `launch.evaluate` calls whose output was not kept).
+UNBACKED = [
+    (ML_1M_LOO, "SASRec (the first preset)", ML_1M_FULL),
+    (BEAUTY_HEADING, "SASRec (ID only, `batch` weighting: the first preset)", BEYOND_ACCURACY),
+    (BEAUTY_HEADING, "LLM2SASRec (MiniLM → PCA 64 init; `batch` weighting)", BEYOND_ACCURACY),
+]
+
+
+@pytest.mark.parametrize("heading", [MEASURED, ML_1M_LOO, ML_1M_TEMPORAL, BEAUTY_HEADING])
+def test_every_cell_of_the_result_tables_is_checked(heading):
+    """A row or column added to a results table without an entry above fails here rather than going unchecked."""
+    header, _, *rows = first_table_after(heading)
+    entries = [(label, columns) for h, label, _, columns in ROWS if h == heading]
+    entries += [(label, columns) for h, label, _, _, columns in SWEEP_TABLE_ROWS if h == heading]
+    unchecked = []
+    for row in rows:
+        checked = {header[1 + i] for label, columns in entries if matches(row[0], label)
+                   for i, column in enumerate(columns) if column is not None}
+        checked |= {h for head, name, columns in UNBACKED if head == heading and row[0] == name for h in columns}
+        unchecked += [f"{row[0][:40]} / {h}" for h in header if h not in checked and h != header[0]]
+    assert not unchecked, f"cells under {heading!r} that no entry checks: {unchecked}"
 
 
 # The README's paired-comparison tables (metric | baseline | candidate | gain | 95% CI | paired t p | Wilcoxon p |
