@@ -79,7 +79,7 @@ def base_config() -> ml_collections.ConfigDict:
 
 
 # MovieLens-1M training: 1,900 steps at the peak rate, then a cosine decay over the last 1,100 (about 64
-# epochs of the SASRec file). (train.window_end=random was tried: seed 0 test NDCG@10 0.1761, no gain; README.)
+# epochs of the SASRec file). (train.window_end=random was tried: seed 0 test NDCG@10 0.1761, no gain; docs/RESULTS.md.)
 ML_1M_TRAIN = dict(length_buckets=(50, 100, 200), learning_rate=3e-3, warmup_steps=200,
                    schedule="wsd", max_steps=3000, decay_steps=1100, eval_every=100, patience=10)
 
@@ -91,7 +91,7 @@ PRESETS = {
     "ml-1m-raw": dict(data=dict(name="ml-1m", user_core=5, item_core=5, dedup=True),
                       model=dict(max_len=200, dropout=0.2), train=ML_1M_TRAIN),
     # About 29 epochs of 175 steps: 3,300 at the peak rate, then a cosine decay over the last 1,700
-    # (measured with SASRec and LLM2SASRec; README).
+    # (measured with SASRec and LLM2SASRec; docs/RESULTS.md).
     "beauty": dict(data=dict(name="beauty"), model=dict(max_len=50, dropout=0.5),
                    train=dict(length_buckets=(10, 20, 50), learning_rate=2e-3, warmup_steps=200, schedule="wsd",
                               max_steps=5000, decay_steps=1700, eval_every=500, patience=10)),

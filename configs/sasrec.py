@@ -8,7 +8,7 @@ import ml_collections
 from configs.common import apply_preset, apply_settings, base_config
 
 # SASRec's own training recipes on top of the dataset presets the other models share (their runs were measured
-# with those). Each change was chosen on validation (README, "Measured results" and "Amazon Beauty"):
+# with those). Each change was chosen on validation (docs/RESULTS.md, "SASRec on MovieLens-1M" and "Amazon Beauty"):
 # - ml-1m: 5,000 steps, the last 1,800 decaying; positions counted from the window's start; every target
 #   position weighted the same across length buckets. Three seeds: test NDCG@10 0.1829 ± 0.0013, HR@10 0.3188 ± 0.0020.
 # - beauty: every target position weighted the same. Three seeds: test NDCG@10 0.0562 ± 0.0007 (batch: 0.0528).
@@ -28,7 +28,7 @@ def get_config(preset: str = "ml-1m") -> ml_collections.ConfigDict:
     config.model.num_blocks = 2
     config.model.num_heads = 1
     config.model.dropout = 0.2
-    # from_end: the last item has position 0; from_start: the window's first item has (README, ml-1m).
+    # from_end: the last item has position 0; from_start: the window's first item has (docs/RESULTS.md, ml-1m).
     config.model.positions = "from_end"
     # pre_norm, or sasrec: the original code's block (only the queries normed), as the SASRec+ reference uses.
     config.model.block = "pre_norm"

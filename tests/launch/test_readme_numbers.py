@@ -1,7 +1,7 @@
-"""The README's result rows equal what the kept run files say: each row below is recomputed from the
-results.json of its runs in docs/results/ (mean ± sample std over seeds, as launch.summarize prints them) and
-compared cell by cell at the precision the README prints; the paired-comparison tables likewise against the JSON
-that `launch.compare --out` wrote. A pasted or edited number that no run backs fails."""
+"""The result tables of README.md and docs/RESULTS.md equal what the kept run files say: each row below is
+recomputed from the results.json of its runs in docs/results/ (mean ± sample std over seeds, as launch.summarize
+prints them) and compared cell by cell at the precision the document prints; the paired-comparison tables likewise
+against the JSON that `launch.compare --out` wrote. A pasted or edited number that no run backs fails."""
 
 import csv
 import json
@@ -15,6 +15,9 @@ from launch.summarize import load_results, mean_std
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
+# The full results, split out of the README; table markers below are unique across the two documents.
+RESULTS_DOC = ROOT / "docs" / "RESULTS.md"
+DOCUMENTS = (README, RESULTS_DOC)
 RESULTS = ROOT / "docs" / "results"
 
 ML_1M = ("NDCG@10", "HR@10", "MRR@10", "NDCG@20", "HR@20", "MRR@20")
@@ -29,11 +32,12 @@ TEMPORAL = ("valid:NDCG@10", *ML_1M_FULL)
 # an earlier session whose output files were not kept, so only their accuracy cells can be checked.
 BEAUTY_ACCURACY = BEAUTY[:-len(BEYOND_ACCURACY)]
 
-# The headings whose first table holds the rows below.
-MEASURED = "## Measured results"
-ML_1M_LOO = "### Baselines beside SASRec on ML-1M"
-ML_1M_TEMPORAL = "### ML-1M `temporal_sessions`"
-BEAUTY_HEADING = "### Amazon Beauty"
+# The headings whose first table holds the rows below (in docs/RESULTS.md; GLANCE in the README).
+MEASURED = "## SASRec on MovieLens-1M"
+ML_1M_LOO = "## Baselines beside SASRec on ML-1M"
+ML_1M_TEMPORAL = "## ML-1M `temporal_sessions`"
+BEAUTY_HEADING = "## Amazon Beauty"
+GLANCE = "## Measured results"
 
 # (the heading whose first table holds the row; the row's first cell, its start or, ending in ' |', all of it;
 #  the run directories; the columns after the first, None for a cell another entry of the same row checks)
@@ -126,10 +130,14 @@ def run_dirs(pattern: str) -> list[pathlib.Path]:
 
 
 def first_table_after(marker: str) -> list[list[str]]:
-    """The cells of the first Markdown table (indented or not) at or after the first line starting with marker."""
-    lines = [line.strip() for line in README.read_text().splitlines()]
-    start = next((i for i, line in enumerate(lines) if line.startswith(marker)), None)
-    assert start is not None, f"README has no line starting with {marker!r}"
+    """The cells of the first Markdown table (indented or not) at or after the first line starting with marker,
+    in whichever of the README and docs/RESULTS.md has that line."""
+    found = []
+    for document in DOCUMENTS:
+        lines = [line.strip() for line in document.read_text().splitlines()]
+        found += [(document, lines, i) for i, line in enumerate(lines) if line.startswith(marker)]
+    assert found, f"neither document has a line starting with {marker!r}"
+    _, lines, start = found[0]
     table = []
     for line in lines[start:]:
         if line.startswith("|"):
@@ -195,20 +203,20 @@ def check_cells(label: str, columns, cells: list[str], runs: int, measure) -> No
         split, _, metric = column.rpartition(":")
         split = split or "test"
         if cell == "–":  # a dash says no run measured it; it must not hide a measured value
-            assert measure(split, metric, None) is None, f"{label}, {column}: README shows '–' but the runs have it"
+            assert measure(split, metric, None) is None, f"{label}, {column}: a '–' where the runs have a value"
             continue
         match = NUMBER.match(cell)
-        assert match, f"{label}, {column}: README cell {cell!r} is not 'mean' or 'mean ± std'"
+        assert match, f"{label}, {column}: cell {cell!r} is not 'mean' or 'mean ± std'"
         printed_mean, printed_std, seeds = match.groups()
         measured = measure(split, metric, seeds.split(", ") if seeds else None)
-        assert measured is not None, f"{label}, {column}: README {cell}, but no run has {split} {metric}"
+        assert measured is not None, f"{label}, {column}: printed {cell}, but no run has {split} {metric}"
         # Equal at the printed precision (half a unit of the last printed digit, plus float slack).
         assert close_at_printed_precision(printed_mean, measured.mean), \
-            f"{label}, {column}: README {printed_mean}, runs {measured.mean:.6f}"
+            f"{label}, {column}: printed {printed_mean}, runs {measured.mean:.6f}"
         if printed_std is not None:
             assert measured.runs > 1, f"{label}, {column}: a spread printed for one run"
             assert close_at_printed_precision(printed_std, measured.std), \
-                f"{label}, {column}: README std {printed_std}, runs {measured.std:.6f}"
+                f"{label}, {column}: printed std {printed_std}, runs {measured.std:.6f}"
         else:
             assert measured.runs == 1, f"{label}, {column}: {measured.runs} runs but no spread printed"
 
@@ -266,8 +274,43 @@ def test_every_cell_of_the_result_tables_is_checked(heading):
     assert not unchecked, f"cells under {heading!r} that no entry checks: {unchecked}"
 
 
-# The README's paired-comparison tables (metric | baseline | candidate | gain | 95% CI | paired t p | Wilcoxon p |
-# seeds Welch p), each against the JSON that `launch.compare --out` wrote.
+# The README's summary table: test NDCG@10 per model (rows) on Beauty, ML-1M loo_full and ML-1M temporal_sessions
+# (columns), each cell from the same runs as its row in the full tables.
+GLANCE_ROWS = {
+    "SASRec": ("sasrec-beauty-token-s[012]", "sasrec-ml-1m-5k-fromstart-token-s[012]", "sasrec-ml-1m-temporal-s[012]"),
+    "LLM2SASRec": ("llm2sasrec-beauty-token-s[012]", "llm2sasrec-ml-1m-5k-s[012]", "llm2sasrec-ml-1m-temporal-s[012]"),
+    "BERT4Rec": ("bert4rec-beauty-s[012]", "bert4rec-ml-1m-s[012]", "bert4rec-ml-1m-temporal-s[012]"),
+    "LLM2BERT4Rec": ("llm2bert4rec-beauty-s[012]", "llm2bert4rec-ml-1m-s[012]", "llm2bert4rec-ml-1m-temporal-s[012]"),
+    "GRU4Rec": ("gru4rec-beauty-10k-s[012]", "gru4rec-ml-1m-s[012]", "gru4rec-ml-1m-temporal-s[012]"),
+    "LLM2GRU4Rec": ("llm2gru4rec-beauty-10k-s[012]", "llm2gru4rec-ml-1m-s[012]", "llm2gru4rec-ml-1m-temporal-s[012]"),
+    "SF-SKNN": ("sweep-beauty-knn/sf_sknn/s[012]", "sweep-ml-1m-sknn-emb/sf_sknn/s[012]",
+                "sweep-ml-1m-temporal/sf_sknn"),
+    "SKNN_EMB": ("sweep-beauty-sknn-emb/sknn_emb_mean_last", "sweep-ml-1m-sknn-emb/sknn_emb_mean_last/s[012]",
+                 "sweep-ml-1m-temporal/sknn_emb_mean_last"),
+    "LLMSeqSim (last": ("llmseqsim-beauty-last", "sweep-ml-1m-llmseqsim/llmseqsim_last/s[012]",
+                        "sweep-ml-1m-temporal/llmseqsim_last"),
+    "LLMSeqSim & Popularity": ("hybrid-pop-beauty-s0", "sweep-ml-1m-llmseqsim/hybrid_popularity_last/s[012]",
+                               "sweep-ml-1m-temporal/hybrid_popularity_last"),
+    "LLMSeqSim & Sequential": ("hybrid-seq-beauty-token-s[012]", "hybrid-seq-ml-1m-s[012]",
+                               "hybrid-seq-ml-1m-temporal-s[012]"),
+}
+
+
+def test_readme_summary_table_is_backed_by_run_files():
+    header, _, *rows = first_table_after(GLANCE)
+    assert len(header) == 4, header
+    for row in rows:
+        (label, patterns), = [(label, p) for label, p in GLANCE_ROWS.items() if row[0].startswith(label + " ")
+                              or row[0] == label]
+        for pattern, cell in zip(patterns, row[1:]):
+            results = load_results(run_dirs(pattern))
+            check_cells(f"{label} ({pattern})", ("NDCG@10",), [cell], len(results),
+                        lambda split, metric, seeds, results=results: measured_by_runs(results, split, metric, seeds))
+    assert len(rows) == len(GLANCE_ROWS), f"{len(rows)} rows under {GLANCE!r}, {len(GLANCE_ROWS)} entries"
+
+
+# The paired-comparison tables of docs/RESULTS.md (metric | baseline | candidate | gain | 95% CI | paired t p |
+# Wilcoxon p | seeds Welch p), each against the JSON that `launch.compare --out` wrote.
 COMPARISONS = [
     ("| metric | SASRec (`token`) | LLM2SASRec (`token`) |", "compare-beauty-llm2sasrec-token.json"),
     ("| metric | SASRec | LLM2SASRec |", "compare-beauty-llm2sasrec-3seeds.json"),
@@ -307,7 +350,7 @@ def test_readme_comparison_is_backed_by_its_json(header, name):
                  (low, row["ci95"][0]), (high, row["ci95"][1]), (t_p, row["paired_t_p"]),
                  (wilcoxon_p, row["wilcoxon_p"]), (welch_p, row["seed_welch_p"])]
         for printed, value in pairs:
-            assert close_at_printed_precision(printed, value), f"{name} {metric}: README {printed}, JSON {value:.6g}"
+            assert close_at_printed_precision(printed, value), f"{name} {metric}: printed {printed}, JSON {value:.6g}"
 
 
 # The H200 benchmark table (README "On one NVIDIA H200"): the ML-1M rows against the JSON files, the 100,000-item

@@ -1,4 +1,4 @@
-"""launch.summarize: the seed table the README's measured results are pasted from."""
+"""launch.summarize: the seed table the measured results in docs/RESULTS.md are pasted from."""
 
 import json
 import subprocess
