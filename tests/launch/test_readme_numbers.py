@@ -47,7 +47,7 @@ ROWS = [
     (ML_1M_LOO, "SASRec (the `ml-1m` preset, above)", "sasrec-ml-1m-5k-fromstart-token-s[012]", ML_1M),
     # Its beyond-accuracy cells: reruns of the same command with eval.beyond_accuracy, which reproduced the
     # kept runs bit for bit.
-    (ML_1M_LOO, "SASRec (the `ml-1m` preset, above)", "sasrec-ml-1m-5k-rerun-s[01]",
+    (ML_1M_LOO, "SASRec (the `ml-1m` preset, above)", "sasrec-ml-1m-5k-rerun-s[012]",
      (None,) * len(ML_1M) + BEYOND_ACCURACY),
     (ML_1M_LOO, "BERT4Rec (the `ml-1m` preset", "bert4rec-ml-1m-s[012]", ML_1M_FULL),
     (ML_1M_LOO, "GRU4Rec (the `ml-1m` preset", "gru4rec-ml-1m-s[012]", ML_1M_FULL),
