@@ -32,6 +32,8 @@ def get_config(preset: str = "ml-1m") -> ml_collections.ConfigDict:
     config.reduce.dim = 64             # the recommender's width (model.hidden_dim)
     config.reduce.label_field = ""     # lda classes; '' -> genres (MovieLens) / categories (Beauty, Yelp)
     config.reduce.label_index = 0      # which entry of the comma-separated field: 0 = the first
+    config.reduce.label_combine = False  # True: all entries, sorted and joined, form the class (the paper's);
+                                         # label_index is then unused
     config.reduce.ae_hidden = 256
     config.reduce.ae_steps = 2000
     config.reduce.ae_learning_rate = 1e-3

@@ -72,7 +72,7 @@ def embed(config, workdir, *, progress: bool = True) -> dict:
             if not field:
                 raise ValueError(f"reduce.label_field: dataset {dataset.name!r} has no default class field for LDA; "
                                  f"set one of: {', '.join(dataset_fields(rows))}")
-            labels = item_labels(rows, field, config.reduce.label_index)
+            labels = item_labels(rows, field, config.reduce.label_index, combine=config.reduce.label_combine)
         options = {}
         if method == "autoencoder":
             options = {"hidden": config.reduce.ae_hidden, "steps": config.reduce.ae_steps,
@@ -87,6 +87,7 @@ def embed(config, workdir, *, progress: bool = True) -> dict:
                         "row_std": float(np.std(reduced[1:]))}
         if method == "lda":
             reduced_meta.update(label_field=field, label_index=config.reduce.label_index,
+                                label_combine=config.reduce.label_combine,
                                 num_classes=len(set(labels[1:].tolist())))
         write_artifact(out, reduced, reduced_meta)
         summary["reduced"][method] = str(out)

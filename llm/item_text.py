@@ -144,14 +144,20 @@ def label_field_for(dataset_name: str, fields: Sequence[str], configured: str = 
     return next((f for f in _LABEL_CANDIDATES if f in fields), "")
 
 
-def item_labels(rows: Sequence[dict], field: str, index: int = 0, *, key: str = "reduce.label_field") -> np.ndarray:
-    """One class per item: entry `index` of the comma-separated `field` (0 = first genre/category); items
-    without one get "(none)". Row 0 is "" (padding). For LDA."""
+def item_labels(rows: Sequence[dict], field: str, index: int = 0, *, combine: bool = False,
+                key: str = "reduce.label_field") -> np.ndarray:
+    """One class per item: entry `index` of the comma-separated `field` (0 = first genre/category), or with
+    `combine` all its entries sorted and joined by '_' (the classes of the LLM-Sequential-Recommendation paper,
+    Section 6: one class per distinct keyword set); items without one get "(none)". Row 0 is "" (padding).
+    For LDA."""
     fields = dataset_fields(rows)
     if field not in fields:
         raise ValueError(f"{key}: unknown field {field!r}; this dataset's items have the fields: {', '.join(fields)}")
     labels = [""]
     for row in rows[1:]:
         entries = [e.strip() for e in str(row.get(field) or "").split(",") if e.strip()]
-        labels.append(entries[index] if -len(entries) <= index < len(entries) else "(none)")
+        if combine:
+            labels.append("_".join(sorted(set(entries))) or "(none)")
+        else:
+            labels.append(entries[index] if -len(entries) <= index < len(entries) else "(none)")
     return np.asarray(labels, dtype=str)
