@@ -2,7 +2,7 @@
 item text embeddings (rows 1..N; already reduced to model.hidden_dim), then trains as usual.
 
 Usage: python -m launch.train --config configs/llm2gru4rec.py:beauty --workdir runs/llm2gru4rec-beauty \
-           [--config.model.item_init=runs/emb-beauty --config.model.item_init_scale=0]
+           [--config.model.item_init=runs/emb-beauty/random_projection-64 --config.model.item_init_scale=0.692]
 Presets: those of configs/gru4rec.py."""
 
 import ml_collections

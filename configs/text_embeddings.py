@@ -18,7 +18,9 @@ def add_item_init(config: ml_collections.ConfigDict, preset: str) -> ml_collecti
     saved config would otherwise differ in model.* and refuse to resume."""
     # The table needs width model.hidden_dim: by default the PCA reduction to that width.
     config.model.item_init = f"{default_embeddings(preset)}/pca-{config.model.hidden_dim}"
-    config.model.item_init_scale = 1.0  # multiplies the embeddings; 0 = rescale to the random init's std
+    # Multiplies the embeddings; 0 = rescale to the random init's std, which on Beauty loses the text init's
+    # gain (docs/RESULTS.md, 'Which reduction ...'): keep other reductions at PCA's row std instead.
+    config.model.item_init_scale = 1.0
     return config
 
 
