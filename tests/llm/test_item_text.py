@@ -59,11 +59,11 @@ def test_item_labels_take_the_first_entry():
     labels = item_labels(ROWS, "genres")
     assert labels.tolist() == ["", "Action", "Animation", "(none)"]
     assert item_labels(ROWS, "genres", -1).tolist()[1] == "Crime"
+    with pytest.raises(ValueError, match=r"reduce\.label_field: unknown field 'categories'"):
+        item_labels(ROWS, "categories")
 
 
 def test_combined_item_labels_are_the_sorted_entry_sets():
     rows = ROWS + [{"id": "13", "title": "Ronin", "genres": "Crime, Action, Crime"}]
     labels = item_labels(rows, "genres", combine=True)
     assert labels.tolist() == ["", "Action_Crime", "Animation", "(none)", "Action_Crime"]
-    with pytest.raises(ValueError, match=r"reduce\.label_field: unknown field 'categories'"):
-        item_labels(ROWS, "categories")
