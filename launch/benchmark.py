@@ -379,7 +379,7 @@ def main(argv):
                         row["fraction_of_nominal_peak"] = (row["achieved_flops_per_s"]
                                                            / report["peak"]["nominal_flops_per_s"])
     if FLAGS.out:
-        from engine.train.run_dir import write_json_atomic
+        from engine.run_dir import write_json_atomic
         out = pathlib.Path(FLAGS.out)
         out.parent.mkdir(parents=True, exist_ok=True)
         write_json_atomic(out, report)

@@ -63,7 +63,7 @@ def load_config_spec(spec: str, overrides=()):
     import importlib.util
     import pathlib
 
-    from engine.train.run_dir import apply_override
+    from engine.run_dir import apply_override
 
     path, _, arg = spec.split()[0].partition(":")
     file = pathlib.Path(path)

@@ -24,7 +24,7 @@ DEFAULT_METRICS = ("NDCG@10", "HR@10", "MRR@10", "NDCG@20", "HR@20")
 
 
 def load_ranks(run_dirs, split: str) -> list[np.ndarray]:
-    from engine.train.run_dir import ranks_path
+    from engine.run_dir import ranks_path
 
     out = []
     for d in run_dirs:
@@ -38,7 +38,7 @@ def load_ranks(run_dirs, split: str) -> list[np.ndarray]:
 
 def check_same_prompts(groups: dict[str, list]) -> dict[str, str]:
     """Every run of both sides on one dataset and split, each side one model; returns each side's model."""
-    from engine.train.run_dir import differing_keys, load_config
+    from engine.run_dir import differing_keys, load_config
 
     models, reference = {}, None
     for side, dirs in groups.items():
@@ -105,7 +105,7 @@ def main(argv=None) -> None:
         sys.exit(f"error: {error}")
     print(to_markdown(report))
     if args.out:
-        from engine.train.run_dir import write_json_atomic
+        from engine.run_dir import write_json_atomic
         write_json_atomic(pathlib.Path(args.out), report)
 
 

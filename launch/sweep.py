@@ -40,7 +40,7 @@ def plan(specs, seeds, out, overrides=()) -> list[tuple[str, int, object, pathli
         if reference is None:
             reference = (label, data)
         elif data != reference[1]:
-            from engine.train.run_dir import differing_keys
+            from engine.run_dir import differing_keys
             differ = differing_keys(data, reference[1])
             raise ValueError(f"the sweep's runs disagree on the dataset: {label!r} and {reference[0]!r} differ in "
                              f"{', '.join(differ)}; a table compares models on one dataset and split")
@@ -197,7 +197,7 @@ def plot_popularity_breakdown(groups, path: pathlib.Path, metric: str = "NDCG@10
 
 def write_report(groups, out) -> dict[str, pathlib.Path]:
     out = pathlib.Path(out)
-    from engine.train.run_dir import write_text_atomic
+    from engine.run_dir import write_text_atomic
     written = {"table.md": out / "table.md", "table.csv": out / "table.csv"}
     write_text_atomic(written["table.md"], markdown(groups))
     write_text_atomic(written["table.csv"], csv_text(groups))

@@ -66,7 +66,7 @@ def suggest(trial, space) -> dict:
 
 
 def _configure(spec, overrides, params):
-    from engine.train.run_dir import apply_override
+    from engine.run_dir import apply_override
     from launch.common import load_config_spec
     config, _ = load_config_spec(spec, overrides)
     for key, value in params.items():
@@ -124,7 +124,7 @@ def run_tune(spec, space_entries, directory, n_trials: int, n_startup: int = 10,
 
 
 def write_tune_report(study, directory: pathlib.Path, metric: str) -> dict:
-    from engine.train.run_dir import write_json_atomic, write_text_atomic
+    from engine.run_dir import write_json_atomic, write_text_atomic
 
     trials = study.get_trials(deepcopy=False)
     keys = sorted({k for t in trials for k in t.params})

@@ -19,7 +19,7 @@ Registering a recommender is one line, "name": "module:Class" (imported only whe
   top-k ids: subclass `Recommender` and implement `_scores` to get both.
 """
 
-from engine.baselines.base import Ragged, Recommender, gather_ranges, prompt_items, train_item_counts
+from engine.recommender import Ragged, Recommender, gather_ranges, prompt_items, train_item_counts
 from engine.baselines.evaluate import evaluate, ranks_from_scores
 from engine.baselines.popularity import MostPopular
 from engine.baselines.sknn import DECAYS, SFSKNN, SKNN, SSKNN, VSKNN, SessionKNN

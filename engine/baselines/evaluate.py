@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.baselines.base import Ragged, block_rows, prompt_items
+from engine.recommender import Ragged, block_rows, prompt_items
 from engine.data.splits import Prompts, Split
 from engine.eval.metrics import DEFAULT_KS, check_ks, metrics_from_ranks
 

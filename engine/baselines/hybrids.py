@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.baselines.base import Ragged, Recommender, block_rows, gather_ranges, prompt_items, train_item_counts
+from engine.recommender import Ragged, Recommender, block_rows, gather_ranges, prompt_items, train_item_counts
 from engine.baselines.evaluate import evaluate, ranks_from_scores
 from engine.data.splits import Split
 from engine.eval.metrics import metrics_from_ranks

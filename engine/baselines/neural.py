@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pathlib
 
-from engine.baselines.base import Ragged, Recommender
+from engine.recommender import Ragged, Recommender
 from engine.data.splits import Split
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.baselines.base import Ragged, Recommender, train_item_counts
+from engine.recommender import Ragged, Recommender, train_item_counts
 from engine.data.splits import Split
 
 

@@ -21,7 +21,7 @@ from engine.baselines.evaluate import evaluate
 from engine.data.sources import load_dataset
 from engine.data.splits import make_split
 from engine.eval.extras import add_extras, check_eval_config, wants_extras
-from engine.train.run_dir import RunLog, check_config, config_to_dict, write_json_atomic, write_ranks
+from engine.run_dir import RunLog, check_config, config_to_dict, write_json_atomic, write_ranks
 
 
 def build_recommender(config: ml_collections.ConfigDict, dataset):

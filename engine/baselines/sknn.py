@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from engine.baselines.base import Ragged, Recommender, binary_matrix, block_rows, train_sessions
+from engine.recommender import Ragged, Recommender, binary_matrix, block_rows, train_sessions
 from engine.data.splits import Split
 
 # Prompt position weights (pos = 1..n, n = prompt length; the last item always weighs 1). The shapes

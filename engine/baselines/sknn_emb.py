@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from engine.baselines.base import Ragged, train_sessions
+from engine.recommender import Ragged, train_sessions
 from engine.baselines.llmseqsim import (
     POOLINGS,
     SIMILARITIES,

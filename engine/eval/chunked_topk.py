@@ -23,7 +23,7 @@ import numpy as np
 from jax import lax
 from jax.experimental import multihost_utils
 
-from engine.train.fused_softmax import chunk_layout
+from engine.tiling import chunk_layout
 
 DEFAULT_CHUNK = 32768
 

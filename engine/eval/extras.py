@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.baselines.base import prompt_items, train_item_counts
+from engine.recommender import prompt_items, train_item_counts
 from engine.baselines.popularity import MostPopular
 from engine.data.splits import Split
 from engine.eval.beyond_accuracy import beyond_accuracy

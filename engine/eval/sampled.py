@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.baselines.base import Ragged, block_rows, prompt_items, train_item_counts
+from engine.recommender import Ragged, block_rows, prompt_items, train_item_counts
 from engine.data.splits import Prompts, Split
 from engine.eval.metrics import metrics_from_ranks
 

@@ -21,7 +21,7 @@ import shutil
 
 import numpy as np
 
-from engine.train.run_dir import write_atomic, write_json_atomic
+from engine.run_dir import write_atomic, write_json_atomic
 
 MANIFEST = "manifest.json"
 

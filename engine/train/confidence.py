@@ -26,7 +26,7 @@ import numpy as np
 
 from engine.data.pipeline import bucket_of, left_pad
 from engine.models.base import SequentialModel
-from engine.train.run_dir import write_atomic
+from engine.run_dir import write_atomic
 
 MODES = ("prefix", "window")
 

@@ -27,7 +27,7 @@ from engine.train.checkpoints import RunCheckpoints
 from engine.train.evaluation import TrainedRecommender
 from engine.train.experiment import Experiment, make_optimizer
 from engine.train.losses import loss_from_config
-from engine.train.run_dir import RunLog, check_config, config_to_dict, write_json_atomic, write_ranks
+from engine.run_dir import RunLog, check_config, config_to_dict, write_json_atomic, write_ranks
 
 
 def _cast_floats(tree, dtype):

@@ -8,7 +8,7 @@ fewer than 3 times want 6 (Sim is right), the others want 2 (Seq is right).
 import numpy as np
 import pytest
 
-from engine.baselines.base import Ragged, Recommender
+from engine.recommender import Ragged, Recommender
 from engine.baselines.hybrids import PopularityFloor, PopularitySwitch, cutoff_candidates, demote_unpopular
 from engine.data.splits import Prompts, Split
 

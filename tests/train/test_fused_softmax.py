@@ -9,7 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from engine.train.fused_softmax import chunk_layout, fused_softmax_cross_entropy
+from engine.tiling import chunk_layout
+from engine.train.fused_softmax import fused_softmax_cross_entropy
 from engine.train.losses import LOSSES, full_softmax_cross_entropy
 
 
