@@ -19,10 +19,10 @@ Registering a recommender is one line, "name": "module:Class" (imported only whe
   top-k ids: subclass `Recommender` and implement `_scores` to get both.
 """
 
-from engine.recommender import Ragged, Recommender, gather_ranges, prompt_items, train_item_counts
 from engine.baselines.evaluate import evaluate, ranks_from_scores
 from engine.baselines.popularity import MostPopular
 from engine.baselines.sknn import DECAYS, SFSKNN, SKNN, SSKNN, VSKNN, SessionKNN
+from engine.recommender import Ragged, Recommender, gather_ranges, prompt_items, train_item_counts
 
 RECOMMENDERS = {
     "most_popular": "engine.baselines.popularity:MostPopular",

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.recommender import Ragged, block_rows, prompt_items
 from engine.data.splits import Prompts, Split
 from engine.eval.metrics import DEFAULT_KS, check_ks, metrics_from_ranks
+from engine.recommender import Ragged, block_rows, prompt_items
 
 TIES = ("pessimistic", "optimistic")
 

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.recommender import Ragged, Recommender, block_rows, gather_ranges, prompt_items, train_item_counts
 from engine.baselines.evaluate import evaluate, ranks_from_scores
 from engine.data.splits import Split
 from engine.eval.metrics import metrics_from_ranks
+from engine.recommender import Ragged, Recommender, block_rows, gather_ranges, prompt_items, train_item_counts
 
 DEFAULT_QUANTILES = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
 

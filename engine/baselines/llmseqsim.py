@@ -31,9 +31,9 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from engine.recommender import Ragged, Recommender, block_rows
 from engine.data.item_embeddings import load_item_embeddings
 from engine.data.splits import Split
+from engine.recommender import Ragged, Recommender, block_rows
 
 
 def _scaling_linear(i, n):

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import pathlib
 
-from engine.recommender import Ragged, Recommender
 from engine.data.splits import Split
+from engine.recommender import Ragged, Recommender
 
 
 class NeuralRun(Recommender):

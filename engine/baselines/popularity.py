@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.recommender import Ragged, Recommender, train_item_counts
 from engine.data.splits import Split
+from engine.recommender import Ragged, Recommender, train_item_counts
 
 
 class MostPopular(Recommender):

@@ -28,8 +28,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from engine.recommender import Ragged, Recommender, binary_matrix, block_rows, train_sessions
 from engine.data.splits import Split
+from engine.recommender import Ragged, Recommender, binary_matrix, block_rows, train_sessions
 
 # Prompt position weights (pos = 1..n, n = prompt length; the last item always weighs 1). The shapes
 # follow [53]'s reference implementation (session-rec, vsknn.py): linear loses 0.1 per step back and

@@ -18,7 +18,6 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from engine.recommender import Ragged, train_sessions
 from engine.baselines.llmseqsim import (
     POOLINGS,
     SIMILARITIES,
@@ -31,6 +30,7 @@ from engine.baselines.llmseqsim import (
 from engine.baselines.sknn import SessionKNN, _top_per_row
 from engine.data.item_embeddings import load_item_embeddings
 from engine.data.splits import Split
+from engine.recommender import Ragged, train_sessions
 
 CANDIDATES = ("shared", "all")
 

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.recommender import prompt_items, train_item_counts
 from engine.baselines.popularity import MostPopular
 from engine.data.splits import Split
 from engine.eval.beyond_accuracy import beyond_accuracy
 from engine.eval.breakdown import last_item_popularity_breakdown
 from engine.eval.metrics import check_ks
 from engine.eval.sampled import STRATEGIES, evaluate_sampled
+from engine.recommender import prompt_items, train_item_counts
 
 NEGATIVES_SEED = 0
 RANK_METRICS = ("HR", "NDCG", "MRR")

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.recommender import Ragged, block_rows, prompt_items, train_item_counts
 from engine.data.splits import Prompts, Split
 from engine.eval.metrics import metrics_from_ranks
+from engine.recommender import Ragged, block_rows, prompt_items, train_item_counts
 
 STRATEGIES = ("uniform", "popularity")
 REJECTION_ROUNDS = 8  # vectorised rounds before the few rows still short are drawn one by one

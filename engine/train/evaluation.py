@@ -9,12 +9,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from engine.recommender import Ragged, Recommender
 from engine.data.pipeline import bucket_of, left_pad
 from engine.eval.extras import add_extras, wants_extras
+from engine.recommender import Ragged, Recommender
+from engine.run_dir import apply_override, load_config, write_json_atomic, write_ranks
 from engine.train.checkpoints import RunCheckpoints
 from engine.train.experiment import Experiment, make_optimizer
-from engine.run_dir import apply_override, load_config, write_json_atomic, write_ranks
 
 
 class TrainedRecommender(Recommender):

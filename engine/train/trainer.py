@@ -23,11 +23,11 @@ from tqdm import tqdm
 
 from engine.data.pipeline import TrainBatches
 from engine.eval.extras import add_extras, wants_extras
+from engine.run_dir import RunLog, check_config, config_to_dict, write_json_atomic, write_ranks
 from engine.train.checkpoints import RunCheckpoints
 from engine.train.evaluation import TrainedRecommender
 from engine.train.experiment import Experiment, make_optimizer
 from engine.train.losses import loss_from_config
-from engine.run_dir import RunLog, check_config, config_to_dict, write_json_atomic, write_ranks
 
 
 def _cast_floats(tree, dtype):
