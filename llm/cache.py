@@ -5,9 +5,15 @@ at any moment. Appending one line and flushing it per answer means everything an
 on disk (a process kill loses nothing that was flushed; only the line being written can be cut short), and
 the next run reads the file back and asks the server only for what is missing.
 
-Keys. An answer is keyed by a SHA-256 of the canonical JSON of (endpoint, request body, sample index). The
-body carries the model, the messages or prompt, every sampling parameter and the response format, so any
-change to any of them is a different key; the timeout is not in the body, so it does not matter.
+Keys. An answer is keyed by a SHA-256 of the canonical JSON of (endpoint, request body, sample index, and
+the attempt when it is > 0). The body carries the model, the messages or prompt, every sampling parameter and
+the response format, so any change to any of them is a different key; the timeout is not in the body, so it
+does not matter.
+
+Attempts. An answer a stage cannot use (invalid JSON, cut off by max_tokens) stays in the cache as the record
+of what the server said, and the stage asks again with attempt=1, 2, ...: a different key, so the bad answer
+is not replayed, while a re-run replays every attempt in order and ends where the first run ended. Attempt 0
+leaves the key as it was before attempts existed, so existing caches stay valid.
 
 Sampled requests. A greedy request (temperature 0) always gets the same answer, so it is cached as is. A
 request with temperature > 0 asks for one draw from a distribution: caching it silently would turn "ask
@@ -37,17 +43,19 @@ log = logging.getLogger(__name__)
 CACHE_FILE = "llm_cache.jsonl"
 
 
-def is_cacheable(body: dict, sample_index: int | None) -> bool:
-    """Greedy requests always; sampled ones only when the caller says which draw they are."""
-    return float(body.get("temperature", 1.0)) == 0.0 or sample_index is not None
+def is_cacheable(body: dict, sample_index: int | None, attempt: int = 0) -> bool:
+    """Greedy requests always; sampled ones only when the caller says which draw (or which attempt) they are."""
+    return float(body.get("temperature", 1.0)) == 0.0 or sample_index is not None or attempt > 0
 
 
-def cache_key(endpoint: str, body: dict, sample_index: int | None) -> str:
+def cache_key(endpoint: str, body: dict, sample_index: int | None, attempt: int = 0) -> str:
     # Greedy answers do not depend on the draw, so the index is left out and every index shares one answer.
     if float(body.get("temperature", 1.0)) == 0.0:
         sample_index = None
-    canonical = json.dumps({"endpoint": endpoint, "body": body, "sample_index": sample_index},
-                           sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    fields = {"endpoint": endpoint, "body": body, "sample_index": sample_index}
+    if attempt:  # only then: the keys of first attempts are those written before attempts existed
+        fields["attempt"] = attempt
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
@@ -115,10 +123,13 @@ class AnswerCache:
     def get(self, key: str) -> dict | None:
         return self._answers.get(key)
 
-    def put(self, key: str, endpoint: str, body: dict, sample_index: int | None, response: dict[str, Any]) -> None:
+    def put(self, key: str, endpoint: str, body: dict, sample_index: int | None, response: dict[str, Any],
+            attempt: int = 0) -> None:
         """Store one answer and flush it to disk before returning."""
-        line = json.dumps({"key": key, "endpoint": endpoint, "sample_index": sample_index, "request": body,
-                           "response": response}, ensure_ascii=False, separators=(",", ":"))
+        entry = {"key": key, "endpoint": endpoint, "sample_index": sample_index, "request": body, "response": response}
+        if attempt:
+            entry["attempt"] = attempt
+        line = json.dumps(entry, ensure_ascii=False, separators=(",", ":"))
         with self._lock:
             if self._file.closed:
                 raise CacheError(f"{self.path}: the cache was closed; cannot store more answers")

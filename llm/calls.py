@@ -20,12 +20,19 @@ EMBEDDINGS = "embeddings"
 @dataclasses.dataclass(frozen=True, eq=False)
 class Request:
     """One call: the endpoint under /v1, its JSON body without "model" (the client fills it in), which draw of
-    a sampled request this is (see llm.cache for why that matters), and an optional timeout override."""
+    a sampled request this is (see llm.cache for why that matters), an optional timeout override, and which
+    attempt at this prompt it is: a stage that got an unusable answer (invalid JSON, cut off) asks again with
+    attempt 1, 2, ..., each a separate cache record, so the bad answer stays on file but is not replayed."""
 
     endpoint: str
     body: dict
     sample_index: int | None = None
     timeout: float | None = None
+    attempt: int = 0
+
+    def __post_init__(self):
+        if not isinstance(self.attempt, int) or self.attempt < 0:
+            raise ValueError(f"attempt must be an integer >= 0, got {self.attempt!r}")
 
     def describe(self, limit: int = 120) -> str:
         """A one-line summary for error messages: enough of the prompt to find it, not the whole prompt."""
@@ -40,6 +47,7 @@ class Request:
             shown = shown[:limit] + "...'"
         extra = ", ".join(f"{k}={self.body[k]}" for k in ("max_tokens", "temperature") if k in self.body)
         index = "" if self.sample_index is None else f", sample_index={self.sample_index}"
+        index += f", attempt={self.attempt}" if self.attempt else ""
         return f"{self.endpoint} request ({shown}{', ' + extra if extra else ''}{index})"
 
 
@@ -75,46 +83,59 @@ def _messages(messages) -> list[dict]:
 def chat_request(messages, *, max_tokens: int = 256, temperature: float = 0.0, top_p: float | None = None,
                  stop=None, seed: int | None = None, top_logprobs: int | None = None,
                  json_schema: dict | None = None, regex: str | None = None, sample_index: int | None = None,
-                 timeout: float | None = None, extra_body: dict | None = None) -> Request:
+                 timeout: float | None = None, extra_body: dict | None = None, attempt: int = 0) -> Request:
     """A /v1/chat/completions request. `messages` is a list of {"role", "content"} dicts or one user string.
 
     top_logprobs: return the log-probability of each generated token and of the n most likely alternatives.
     json_schema: constrain the output to JSON matching this schema (sent in the OpenAI `response_format`
-      form; the client rewrites it for servers that spell it differently).
+      form, which SGLang enforces; the llama_cpp dialect rewrites it to {"type": "json_object", "schema"}).
     regex: constrain the output to a regular expression (SGLang's `regex` extra field).
     extra_body: further server-specific fields, merged into the body as they are.
+    attempt: 0 for the first ask; 1, 2, ... to ask again after an unusable answer (see Request).
     """
     body = {"messages": _messages(messages), **_sampling(max_tokens, temperature, top_p, stop, seed)}
     if top_logprobs is not None:
         body["logprobs"] = True
         body["top_logprobs"] = int(top_logprobs)
-    if json_schema is not None and regex is not None:
-        raise ValueError("give json_schema or regex, not both: a server applies one constraint per request")
+    _check_constraints(json_schema, regex)
     if json_schema is not None:
-        if not isinstance(json_schema, dict):
-            raise ValueError(f"json_schema must be a dict (a JSON schema), got {type(json_schema).__name__}")
         body["response_format"] = {"type": "json_schema",
                                    "json_schema": {"name": "answer", "schema": json_schema, "strict": True}}
     if regex is not None:
         body["regex"] = regex
     body.update(extra_body or {})
-    return Request(CHAT, body, sample_index, timeout)
+    return Request(CHAT, body, sample_index, timeout, attempt)
+
+
+def _check_constraints(json_schema, regex) -> None:
+    if json_schema is not None and regex is not None:
+        raise ValueError("give json_schema or regex, not both: a server applies one constraint per request")
+    if json_schema is not None and not isinstance(json_schema, dict):
+        raise ValueError(f"json_schema must be a dict (a JSON schema), got {type(json_schema).__name__}")
 
 
 def completion_request(prompt: str, *, max_tokens: int = 256, temperature: float = 0.0, top_p: float | None = None,
-                       stop=None, seed: int | None = None, top_logprobs: int | None = None, regex: str | None = None,
-                       sample_index: int | None = None, timeout: float | None = None,
-                       extra_body: dict | None = None) -> Request:
-    """A /v1/completions request on a raw prompt (no chat template): scoring a verbalizer, few-shot text."""
+                       stop=None, seed: int | None = None, top_logprobs: int | None = None,
+                       json_schema: dict | None = None, regex: str | None = None, sample_index: int | None = None,
+                       timeout: float | None = None, extra_body: dict | None = None, attempt: int = 0) -> Request:
+    """A /v1/completions request on a raw prompt (no chat template): scoring a verbalizer, few-shot text.
+
+    json_schema: constrain the output to JSON matching this schema. The completions endpoint has no OpenAI
+      `response_format`, so it goes as SGLang's `json_schema` extra field (a JSON string); the llama_cpp
+      dialect turns it into the GBNF `grammar` field that llama-cpp-python's server reads.
+    """
     if not isinstance(prompt, str) or not prompt:
         raise ValueError(f"prompt must be a non-empty string, got {prompt!r}")
     body = {"prompt": prompt, **_sampling(max_tokens, temperature, top_p, stop, seed)}
     if top_logprobs is not None:
         body["logprobs"] = int(top_logprobs)
+    _check_constraints(json_schema, regex)
+    if json_schema is not None:
+        body["json_schema"] = json.dumps(json_schema, sort_keys=True)
     if regex is not None:
         body["regex"] = regex
     body.update(extra_body or {})
-    return Request(COMPLETIONS, body, sample_index, timeout)
+    return Request(COMPLETIONS, body, sample_index, timeout, attempt)
 
 
 def embedding_request(texts: list[str], *, timeout: float | None = None) -> Request:
@@ -140,6 +161,7 @@ class Answer:
     cached: bool  # served from the answer cache (or shared with an identical request in the same batch)
     source: str  # "<url> <request>", for messages about this answer
     raw: dict = dataclasses.field(repr=False)
+    attempt: int = 0  # the Request's attempt this answers
 
     def json(self) -> Any:
         """The text parsed as JSON, e.g. for a json_schema request; BadResponse names the request otherwise."""
@@ -151,7 +173,7 @@ class Answer:
                               f"{self.text[:300]!r}") from error
 
 
-def parse_answer(endpoint: str, response: dict, cached: bool, source: str) -> Answer:
+def parse_answer(endpoint: str, response: dict, cached: bool, source: str, attempt: int = 0) -> Answer:
     """Read the first choice of a chat or completions response, normalising the two logprob formats."""
     try:
         choice = response["choices"][0]
@@ -165,7 +187,7 @@ def parse_answer(endpoint: str, response: dict, cached: bool, source: str) -> An
         return Answer(text=text, finish_reason=choice.get("finish_reason"), logprobs=logprobs,
                       prompt_tokens=int(usage.get("prompt_tokens") or 0),
                       completion_tokens=int(usage.get("completion_tokens") or 0),
-                      cached=cached, source=source, raw=response)
+                      cached=cached, source=source, raw=response, attempt=attempt)
     except (KeyError, IndexError, TypeError, AttributeError, ValueError) as error:
         raise BadResponse(f"{source}: response does not look like an OpenAI {endpoint} answer "
                           f"({type(error).__name__}: {error}): {str(response)[:300]}") from error

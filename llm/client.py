@@ -8,17 +8,23 @@ Everything goes through `arun`: an asyncio batch with a semaphore bounding the r
 request retried with exponential backoff and jitter when the failure is one a retry can fix (timeouts,
 dropped or refused connections, 5xx, 429) and not otherwise (other 4xx: the request itself is wrong).
 Answers come from the cache when it has them and go into it as soon as they arrive, so a killed run loses
-at most the requests that were in flight. `usage` counts calls, retries, cache hits, tokens and seconds.
+at most the requests that were in flight. `usage` counts calls, retries, cache hits, tokens, failures and
+seconds (see Usage). `run_checked` re-asks prompts whose answers a stage cannot use, with a distinct attempt.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import json
+import os
+import pathlib
 import random
+import tempfile
 import time
-from collections.abc import Sequence
-from typing import Literal
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
 
 import httpx
 
@@ -40,21 +46,55 @@ Dialect = Literal["openai", "llama_cpp"]
 
 @dataclasses.dataclass
 class Usage:
-    """Running totals; subtract a copy taken before a stage to get that stage's cost."""
+    """Running totals, the cost record of a stage: subtract a copy taken before the stage to get its share,
+    and `write(path)` it as the stage's cost.json."""
 
     requests: int = 0  # answers asked for
     calls: int = 0  # HTTP requests sent, retries included (0 for a fully cached re-run)
-    retries: int = 0
+    retries: int = 0  # HTTP re-sends after a transient failure (timeouts, 5xx, dropped connections)
     cache_hits: int = 0
-    prompt_tokens: int = 0
+    prompt_tokens: int = 0  # of answers from the server, not of cache hits
     completion_tokens: int = 0
-    seconds: float = 0.0  # summed latency of the HTTP calls
+    seconds: float = 0.0  # summed latency of the HTTP calls (exceeds wall_seconds when calls overlap)
+    wall_seconds: float = 0.0  # elapsed time inside run/arun/run_checked
+    # Failures by kind: the LLMError class name for requests that failed for good (ServerUnavailable,
+    # RequestFailed, BadResponse), "invalid_answer" for each answer run_checked's check refused (every
+    # attempt), "gave_up" for prompts still refused after the last attempt.
+    failures: dict[str, int] = dataclasses.field(default_factory=dict)
+
+    def count_failure(self, kind: str, n: int = 1) -> None:
+        self.failures[kind] = self.failures.get(kind, 0) + n
 
     def copy(self) -> Usage:
-        return dataclasses.replace(self)
+        return dataclasses.replace(self, failures=dict(self.failures))
 
     def __sub__(self, other: Usage) -> Usage:
-        return Usage(**{f.name: getattr(self, f.name) - getattr(other, f.name) for f in dataclasses.fields(self)})
+        plain = {f.name: getattr(self, f.name) - getattr(other, f.name)
+                 for f in dataclasses.fields(self) if f.name != "failures"}
+        kinds = set(self.failures) | set(other.failures)
+        failures = {k: self.failures.get(k, 0) - other.failures.get(k, 0) for k in sorted(kinds)}
+        return Usage(**plain, failures={k: v for k, v in failures.items() if v})
+
+    def to_dict(self) -> dict:
+        out = dataclasses.asdict(self)
+        out["seconds"], out["wall_seconds"] = round(self.seconds, 3), round(self.wall_seconds, 3)
+        out["failures"] = dict(sorted(self.failures.items()))
+        return out
+
+    def write(self, path: str | os.PathLike) -> None:
+        """Write to_dict() as JSON atomically (a temporary file renamed over `path`), e.g. a stage's cost.json."""
+        path = pathlib.Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w") as f:
+                json.dump(self.to_dict(), f, indent=2)
+                f.write("\n")
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
 
 
 def trust_env(url: str) -> bool:
@@ -119,6 +159,9 @@ class LLMClient:
     def run(self, requests: Sequence[Request], *, return_exceptions: bool = False) -> list:
         return _run_sync(self.arun(requests, return_exceptions=return_exceptions))
 
+    def run_checked(self, requests: Sequence[Request], check: Callable[[Answer], Any], **options) -> list:
+        return _run_sync(self.arun_checked(requests, check, **options))
+
     def chat(self, messages, **params) -> Answer:
         return self.run([chat_request(messages, **params)])[0]
 
@@ -153,6 +196,67 @@ class LLMClient:
                 raise ValueError(f"run() answers chat and completion requests; use embed() for {r.endpoint}")
         if not requests:
             return []
+        started = time.perf_counter()
+        try:
+            return await self._arun(requests, return_exceptions)
+        finally:
+            self.usage.wall_seconds += time.perf_counter() - started
+
+    async def arun_checked(self, requests: Sequence[Request], check: Callable[[Answer], Any], *,
+                           max_attempts: int = 3, retry_temperature: float = 0.7, grow_cut_off: float = 2.0,
+                           return_exceptions: bool = False) -> list:
+        """check(answer) for every request, asking again when check refuses the answer; returns check's values.
+
+        check returns what the stage keeps (e.g. `answer.json()` validated) and raises BadResponse, ValueError,
+        KeyError, TypeError or IndexError for an answer it cannot use. Such a prompt is asked again as
+        `retry_request(request, attempt, ...)` (attempt 1, 2, ... up to max_attempts - 1; each answer keeps its
+        own cache record), and one still refused after max_attempts holds a BadResponse naming the request,
+        the attempts and the last reason. Counted in usage.failures: "invalid_answer" per refused answer,
+        "gave_up" per prompt that never passed. With return_exceptions False the first final failure (server
+        error or gave_up) is raised after all prompts are done; otherwise failures are returned in place.
+        """
+        if max_attempts < 1:
+            raise ValueError(f"max_attempts must be >= 1, got {max_attempts}")
+        started = time.perf_counter()
+        current = list(requests)
+        results: list = [None] * len(current)
+        pending = list(range(len(current)))
+        reasons: dict[int, str] = {}
+        try:
+            for attempt in range(max_attempts):
+                if not pending:
+                    break
+                if attempt:
+                    current = list(current)
+                    for i in pending:
+                        current[i] = retry_request(current[i], attempt, temperature=retry_temperature,
+                                                   grow=grow_cut_off if reasons[i].endswith("[length]") else 1.0)
+                answers = await self._arun([current[i] for i in pending], True)
+                still = []
+                for i, answer in zip(pending, answers):
+                    if isinstance(answer, BaseException):
+                        results[i] = answer  # the server failed for good; the transport already retried
+                        continue
+                    try:
+                        results[i] = check(answer)
+                    except (BadResponse, ValueError, KeyError, TypeError, IndexError) as error:
+                        self.usage.count_failure("invalid_answer")
+                        reasons[i] = f"{type(error).__name__}: {error} [{answer.finish_reason}]"
+                        still.append(i)
+                pending = still
+            for i in pending:
+                self.usage.count_failure("gave_up")
+                results[i] = BadResponse(f"{self._source(current[i])}: no usable answer in {max_attempts} "
+                                         f"attempt(s); last: {reasons[i][:400]}")
+        finally:
+            self.usage.wall_seconds += time.perf_counter() - started
+        if not return_exceptions:
+            for value in results:
+                if isinstance(value, LLMError):
+                    raise value
+        return results
+
+    async def _arun(self, requests: list[Request], return_exceptions: bool) -> list:
         self.usage.requests += len(requests)
         results: list = [None] * len(requests)
         async with self._session() as http:
@@ -160,15 +264,16 @@ class LLMClient:
             # Plan first (bodies, keys, cache look-ups), so a request the server dialect cannot express fails
             # before anything is sent.
             bodies = [self._wire_body(r, model) for r in requests]
-            keys = [cache_key(r.endpoint, b, r.sample_index) if is_cacheable(b, r.sample_index) else None
-                    for r, b in zip(requests, bodies)]
+            keys = [cache_key(r.endpoint, b, r.sample_index, r.attempt)
+                    if is_cacheable(b, r.sample_index, r.attempt) else None for r, b in zip(requests, bodies)]
             semaphore = asyncio.Semaphore(self.max_concurrency)
             owners: dict[str, int] = {}  # key -> index of the request that makes the call
             followers: list[tuple[int, int]] = []  # (index, owner index) of identical cacheable requests
             tasks: dict[int, asyncio.Task] = {}
             for i, (request, body, key) in enumerate(zip(requests, bodies, keys)):
                 if key is not None and self.cache is not None and key in self.cache:
-                    results[i] = parse_answer(request.endpoint, self.cache.get(key), True, self._source(request))
+                    results[i] = parse_answer(request.endpoint, self.cache.get(key), True, self._source(request),
+                                              request.attempt)
                     self.usage.cache_hits += 1
                 elif key is not None and key in owners:
                     followers.append((i, owners[key]))
@@ -179,6 +284,9 @@ class LLMClient:
                     tasks[i] = asyncio.create_task(self._answer(http, semaphore, request, body, key))
             try:
                 done = await asyncio.gather(*tasks.values(), return_exceptions=return_exceptions)
+            except LLMError as error:
+                self.usage.count_failure(type(error).__name__)
+                raise
             finally:
                 # On the first failure, stop the rest rather than leave them running against a closed session.
                 for task in tasks.values():
@@ -187,6 +295,8 @@ class LLMClient:
             for i, outcome in zip(tasks, done):
                 if isinstance(outcome, BaseException) and not isinstance(outcome, LLMError):
                     raise outcome
+                if isinstance(outcome, LLMError):
+                    self.usage.count_failure(type(outcome).__name__)
                 results[i] = outcome
             for i, owner in followers:
                 shared = results[owner]
@@ -245,16 +355,20 @@ class LLMClient:
             fmt = body.get("response_format")
             if fmt and fmt.get("type") == "json_schema":
                 body["response_format"] = {"type": "json_object", "schema": fmt["json_schema"]["schema"]}
+            if request.endpoint == COMPLETIONS and "json_schema" in body:
+                # llama-cpp-python's /v1/completions takes no response_format, only a GBNF grammar (which it
+                # does enforce); its own converter writes the grammar its chat endpoint builds from a schema.
+                body["grammar"] = _json_schema_grammar(body.pop("json_schema"), self._source(request))
         return body
 
     async def _answer(self, http, semaphore, request: Request, body: dict, key: str | None) -> Answer:
         async with semaphore:
             response = await self._post(http, request, body)
-        answer = parse_answer(request.endpoint, response, False, self._source(request))
+        answer = parse_answer(request.endpoint, response, False, self._source(request), request.attempt)
         self.usage.prompt_tokens += answer.prompt_tokens
         self.usage.completion_tokens += answer.completion_tokens
         if key is not None and self.cache is not None:
-            self.cache.put(key, request.endpoint, body, request.sample_index, response)
+            self.cache.put(key, request.endpoint, body, request.sample_index, response, request.attempt)
         return answer
 
     async def _post(self, http: httpx.AsyncClient, request: Request, body: dict) -> dict:
@@ -315,6 +429,32 @@ class LLMClient:
             raise BadResponse(f"GET {self.base_url}/v1/models: the server serves no model")
         self.model = ids[0]
         return self.model
+
+
+def retry_request(request: Request, attempt: int, *, temperature: float = 0.7, grow: float = 1.0) -> Request:
+    """The request asked again as `attempt` after an unusable answer.
+
+    A greedy request would get the same answer again, so a greedy retry samples at `temperature` with
+    seed = attempt (reproducible where the server honours seeds; cached under its attempt either way).
+    grow > 1 multiplies max_tokens, for an answer that was cut off by it."""
+    body = dict(request.body)
+    if float(body.get("temperature", 1.0)) == 0.0 and temperature > 0:
+        body["temperature"] = float(temperature)
+        body["seed"] = int(body.get("seed", 0)) + attempt
+    elif "seed" in body:
+        body["seed"] = int(body["seed"]) + attempt
+    if grow > 1 and "max_tokens" in body:
+        body["max_tokens"] = int(body["max_tokens"] * grow)
+    return dataclasses.replace(request, body=body, attempt=attempt)
+
+
+def _json_schema_grammar(schema_json: str, source: str) -> str:
+    try:
+        from llama_cpp.llama_grammar import json_schema_to_gbnf
+    except ImportError as error:
+        raise ValueError(f"{source}: a json_schema completion for a llama.cpp server needs llama-cpp-python "
+                         f"installed here to build its grammar ({error})") from error
+    return json_schema_to_gbnf(schema_json)
 
 
 def _retry_after(response: httpx.Response) -> float | None:

@@ -1,5 +1,6 @@
 """The answer cache on its own: what makes two requests the same answer, and surviving a killed run."""
 
+import hashlib
 import json
 import logging
 
@@ -83,3 +84,26 @@ def test_corruption_before_the_end_is_an_error_naming_file_and_line(tmp_path):
     path.write_text(path.read_text() + "not json\n" + path.read_text())
     with pytest.raises(CacheError, match=rf"{path}:2: unreadable"):
         AnswerCache(path)
+
+
+def test_attempt_is_in_the_key_only_when_positive():
+    greedy = body(temperature=0.0)
+    # attempt 0 keeps the key written before attempts existed (a literal from that version of cache_key)
+    legacy = hashlib.sha256(json.dumps({"endpoint": CHAT, "body": greedy, "sample_index": None}, sort_keys=True,
+                                       separators=(",", ":"), ensure_ascii=False).encode()).hexdigest()
+    assert cache_key(CHAT, greedy, None) == cache_key(CHAT, greedy, None, 0) == legacy
+    keys = {cache_key(CHAT, greedy, None, a) for a in range(4)}
+    assert len(keys) == 4
+    # a sampled request is cacheable once it names its attempt, and attempts of one draw differ
+    sampled = body(temperature=0.7)
+    assert not is_cacheable(sampled, None) and is_cacheable(sampled, None, 1)
+    assert cache_key(CHAT, sampled, 0, 1) != cache_key(CHAT, sampled, 0, 2)
+
+
+def test_attempt_is_validated_and_recorded(tmp_path):
+    with pytest.raises(ValueError, match="attempt must be an integer >= 0, got -1"):
+        chat_request("hi", attempt=-1)
+    assert "attempt=2" in chat_request("hi", attempt=2).describe()
+    with AnswerCache(tmp_path / "c.jsonl") as cache:
+        cache.put("k", CHAT, body(), None, {"n": 1}, attempt=2)
+    assert json.loads((tmp_path / "c.jsonl").read_text())["attempt"] == 2

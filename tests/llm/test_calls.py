@@ -1,11 +1,12 @@
 """Request building and answer parsing on hand-written server responses (both OpenAI logprob formats)."""
 
+import json
 import math
 
 import pytest
 
 from llm.calls import CHAT, COMPLETIONS, chat_request, completion_request, parse_answer
-from llm.client import LLMClient, normalize_url
+from llm.client import LLMClient, Usage, normalize_url, retry_request
 from llm.errors import BadResponse
 
 
@@ -98,3 +99,33 @@ def test_usage_difference_gives_one_stage_cost():
     client.usage.prompt_tokens += 40
     stage = client.usage - before
     assert (stage.calls, stage.prompt_tokens, stage.retries) == (3, 40, 0)
+
+
+def test_completion_json_schema_per_dialect():
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}
+    r = completion_request("x", json_schema=schema, attempt=1)
+    assert r.attempt == 1 and json.loads(r.body["json_schema"]) == schema  # SGLang's extra field, a JSON string
+    openai = LLMClient("http://127.0.0.1:1", "m")._wire_body(r, "m")
+    assert "grammar" not in openai and openai["json_schema"] == r.body["json_schema"]
+    pytest.importorskip("llama_cpp")
+    llama = LLMClient("http://127.0.0.1:1", "m", dialect="llama_cpp")._wire_body(r, "m")
+    assert "json_schema" not in llama and "root ::=" in llama["grammar"]
+
+
+def test_retry_request_samples_a_greedy_prompt_and_grows_a_cut_off_one():
+    r = chat_request("hi", max_tokens=10)
+    again = retry_request(r, 2, temperature=0.5, grow=2.0)
+    assert again.attempt == 2 and again.body["temperature"] == 0.5 and again.body["seed"] == 2
+    assert again.body["max_tokens"] == 20 and r.body["max_tokens"] == 10 and r.attempt == 0
+    sampled = retry_request(chat_request("hi", temperature=0.9, seed=7), 1)
+    assert sampled.body["temperature"] == 0.9 and sampled.body["seed"] == 8
+
+
+def test_usage_subtracts_failures_and_writes_json(tmp_path):
+    before = Usage(calls=1, failures={"gave_up": 1})
+    after = Usage(calls=5, prompt_tokens=9, failures={"gave_up": 3, "invalid_answer": 2})
+    used = after - before
+    assert used.calls == 4 and used.failures == {"gave_up": 2, "invalid_answer": 2}
+    used.write(tmp_path / "cost.json")
+    assert json.loads((tmp_path / "cost.json").read_text())["failures"] == {"gave_up": 2, "invalid_answer": 2}
+    assert [p.name for p in tmp_path.iterdir()] == ["cost.json"]
