@@ -1,0 +1,99 @@
+"""LLM4RSR (Sun et al., AAAI 2025): uncertain training instances corrected by an LLM with a TGD-optimised prompt.
+
+Usage: python -m launch.llm4rsr --config configs/llm4rsr.py:ml-100k-cpu --workdir runs/llm4rsr-ml-100k
+Presets:
+- ml-100k-cpu: MovieLens-100K against the embedded SmolLM2-135M server on a 2-core CPU (small TGD budget).
+- ml-1m-paper / beauty-paper: the paper's settings (T=10, E=16, L=5, n=4, alpha=5%, |C|=3, K=100 on ML-1M and
+  10 otherwise) for an SGLang server given by URL: --config.llm.url=http://HOST:30000/v1 --config.llm.model=NAME.
+- tiny: a few items of ML-100K, for tests.
+"""
+
+import ml_collections
+
+from configs.common import PRESETS as DATA_PRESETS
+from configs.common import apply_settings, base_config
+
+
+def get_config(preset: str = "ml-100k-cpu") -> ml_collections.ConfigDict:
+    base = base_config()
+    c = ml_collections.ConfigDict()
+    c.seed = 0
+    c.data = base.data
+    c.split = base.split
+    c.item_type = ""  # '' -> from the dataset (movie, beauty product, business)
+
+    c.llm = ml_collections.ConfigDict()
+    c.llm.url = ""             # '' -> start the embedded llama.cpp server (SmolLM2-135M-Instruct)
+    c.llm.model = ""           # '' -> the server's first model
+    c.llm.dialect = "openai"   # the embedded server is always driven in its own dialect
+    c.llm.n_ctx = 4096         # embedded server's context window
+    c.llm.max_concurrency = 4
+    c.llm.timeout = 120.0
+    c.llm.max_attempts = 3     # per structured answer: 1 greedy + retries sampled at retry_temperature
+    c.llm.retry_temperature = 0.7
+
+    c.instances = ml_collections.ConfigDict()
+    c.instances.max_inputs = 5  # L
+
+    c.memory = ml_collections.ConfigDict()
+    c.memory.max_words = 40
+    c.memory.max_tokens = 96
+
+    c.tgd_data = ml_collections.ConfigDict()
+    c.tgd_data.k = 10              # co > K: relevant (the paper: 100 on ML-1M, 10 otherwise)
+    c.tgd_data.num_test = 100      # |D_te|
+    c.tgd_data.max_partial = 0     # 0 -> until every item is covered (the paper); > 0 caps the PM samples
+    c.tgd_data.max_complete = 0    # same for CM samples
+    c.tgd_data.max_tries = 50      # random draws per sample before giving up on a target / chain
+
+    c.tgd = ml_collections.ConfigDict()
+    c.tgd.iterations = 10          # T
+    c.tgd.epochs = 16              # E (UCB rounds per iteration)
+    c.tgd.beam = 4                 # n
+    c.tgd.batch_size = 16          # N: samples per forward batch and per UCB payoff
+    c.tgd.exploration = 1.0        # c of Algorithm 1
+    c.tgd.num_paraphrases = 1      # paraphrases of each original and refined profile / plan
+    c.tgd.max_errors = 6           # error cases shown to the backward prompts
+    c.tgd.max_flaws = 3
+    c.tgd.memory_edits = 4         # error cases per iteration whose items' descriptions are edited (0: none)
+    c.tgd.max_words = 120          # refined profile / plan length
+    c.tgd.max_tokens = 256         # backward answers
+    c.tgd.select_max_tokens = 24   # the selection answer {"relevant": [...]}
+    c.tgd.ablation = True          # also score w/o profile / plan / memory and the static modules on D_te
+
+    c.backbone = ml_collections.ConfigDict()
+    c.backbone.config = "configs/sasrec.py:tiny"  # the data-driven RSR whose confidence picks the instances
+    c.backbone.overrides = ()      # ("train.max_steps=200", ...)
+    c.backbone.workdir = ""        # '' -> <workdir>/backbone (trained there if it has no results.json)
+
+    c.correct = ml_collections.ConfigDict()
+    c.correct.alpha = 0.05         # fraction of instances with the lowest confidence
+    c.correct.num_candidates = 3   # |C|
+    c.correct.max_instances = 0    # 0 -> all alpha*n; > 0 caps them (CPU budgets)
+    return apply_settings(c, PRESETS[preset], f"LLM4RSR preset {preset!r}") if preset in PRESETS else _unknown(preset)
+
+
+def _unknown(preset):
+    raise ValueError(f"unknown preset {preset!r}; known: {', '.join(PRESETS)}")
+
+
+PRESETS = {
+    # About an hour on 2 CPU cores with SmolLM2-135M: 1,682 item descriptions, a 3-iteration TGD on small
+    # batches, and 300 corrected instances.
+    "ml-100k-cpu": dict(data=DATA_PRESETS["tiny"]["data"],
+                        tgd_data=dict(k=10, num_test=100, max_partial=400, max_complete=100),
+                        tgd=dict(iterations=3, epochs=4, beam=2, batch_size=8, num_paraphrases=1, memory_edits=2),
+                        backbone=dict(config="configs/sasrec.py:tiny", overrides=("train.max_steps=300",)),
+                        correct=dict(alpha=0.05, max_instances=300)),
+    "ml-1m-paper": dict(data=DATA_PRESETS["ml-1m-raw"]["data"], tgd_data=dict(k=100),
+                        backbone=dict(config="configs/sasrec.py:ml-1m-raw"),
+                        llm=dict(max_concurrency=64)),
+    "beauty-paper": dict(data=DATA_PRESETS["beauty"]["data"], tgd_data=dict(k=10),
+                         backbone=dict(config="configs/sasrec.py:beauty"), llm=dict(max_concurrency=64)),
+    "tiny": dict(data=DATA_PRESETS["tiny"]["data"],
+                 tgd_data=dict(k=3, num_test=6, max_partial=12, max_complete=4),
+                 tgd=dict(iterations=1, epochs=2, beam=2, batch_size=3, num_paraphrases=1, memory_edits=1,
+                          max_errors=3, ablation=False),
+                 backbone=dict(config="configs/sasrec.py:tiny"),
+                 correct=dict(alpha=0.01, max_instances=4)),
+}
