@@ -44,6 +44,7 @@ def get_config(preset: str = "ml-100k-cpu") -> ml_collections.ConfigDict:
     c.tgd_data.num_test = 100      # |D_te|
     c.tgd_data.max_partial = 0     # 0 -> until every item is covered (the paper); > 0 caps the PM samples
     c.tgd_data.max_complete = 0    # same for CM samples
+    c.tgd_data.min_complete = 0    # CM samples built even after PM samples cover every item
     c.tgd_data.max_tries = 50      # random draws per sample before giving up on a target / chain
 
     c.tgd = ml_collections.ConfigDict()
@@ -81,7 +82,7 @@ PRESETS = {
     # About an hour on 2 CPU cores with SmolLM2-135M: 1,682 item descriptions, a 3-iteration TGD on small
     # batches, and 300 corrected instances.
     "ml-100k-cpu": dict(data=DATA_PRESETS["tiny"]["data"],
-                        tgd_data=dict(k=10, num_test=100, max_partial=400, max_complete=100),
+                        tgd_data=dict(k=10, num_test=100, max_partial=400, max_complete=100, min_complete=60),
                         tgd=dict(iterations=3, epochs=4, beam=2, batch_size=8, num_paraphrases=1, memory_edits=2),
                         backbone=dict(config="configs/sasrec.py:tiny", overrides=("train.max_steps=300",)),
                         correct=dict(alpha=0.05, max_instances=300)),
@@ -91,7 +92,7 @@ PRESETS = {
     "beauty-paper": dict(data=DATA_PRESETS["beauty"]["data"], tgd_data=dict(k=10),
                          backbone=dict(config="configs/sasrec.py:beauty"), llm=dict(max_concurrency=64)),
     "tiny": dict(data=DATA_PRESETS["tiny"]["data"],
-                 tgd_data=dict(k=3, num_test=6, max_partial=12, max_complete=4),
+                 tgd_data=dict(k=3, num_test=6, max_partial=12, max_complete=4, min_complete=2),
                  tgd=dict(iterations=1, epochs=2, beam=2, batch_size=3, num_paraphrases=1, memory_edits=1,
                           max_errors=3, ablation=False),
                  backbone=dict(config="configs/sasrec.py:tiny"),
