@@ -44,3 +44,17 @@ def item_attributes(dataset) -> list[str]:
 
     rows = dataset.item_text()
     return render_item_texts(rows, template_for(dataset.name, dataset_fields(rows))).texts
+
+
+def item_names(dataset, max_chars: int = 80) -> list[str]:
+    """A short name per item for prompts: 'title (year)' or 'name', else the start of its attribute text."""
+    rows = dataset.item_text()
+    attributes = item_attributes(dataset)
+    names = [""]
+    for i in range(1, dataset.num_items + 1):
+        row = rows[i] if i < len(rows) else {}
+        title = str(row.get("title") or row.get("name") or "").strip()
+        year = str(row.get("year") or "").strip()
+        name = f"{title} ({year})" if title and year else title or attributes[i]
+        names.append(name if len(name) <= max_chars else name[:max_chars - 3] + "...")
+    return names
