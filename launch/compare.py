@@ -4,10 +4,13 @@
         --candidate runs/llm2sasrec-beauty-s0 runs/llm2sasrec-beauty-s1 \\
         [--split test] [--metrics NDCG@10,HR@10,NDCG@20] [--labels SASRec LLM2SASRec] [--out runs/compare.json]
 
+    python -m launch.compare --baseline sasrec-beauty-token-s{0,1,2} --candidate llm2sasrec-beauty-token-s{0,1,2}
+
 Each run directory needs results.json and ranks_<split>.npy (written by launch.train and by
 launch.evaluate; `python -m launch.evaluate --workdir DIR --split test` writes it for a run made before
-ranks were saved). Both sides must be on the same dataset, preprocessing and split (config.json's data
-and split sections). The test is described in engine/eval/significance.py.
+ranks were saved). A kept run is named by its path under docs/results (as above): its test ranks are read from
+the store docs/results/ranks/*.npz. Both sides must be on the same dataset, preprocessing and split (config.json's
+data and split sections). The test is described in engine/eval/significance.py.
 """
 
 from __future__ import annotations
@@ -21,19 +24,20 @@ import numpy as np
 from launch.summarize import load_results, model_identity
 
 DEFAULT_METRICS = ("NDCG@10", "HR@10", "MRR@10", "NDCG@20", "HR@20")
+RESULTS = pathlib.Path(__file__).resolve().parents[1] / "docs" / "results"
+
+
+def resolve(run) -> pathlib.Path:
+    """A run directory, or the name of a kept run under docs/results."""
+    path = pathlib.Path(run)
+    return path if path.is_dir() or not (RESULTS / path).is_dir() else RESULTS / path
 
 
 def load_ranks(run_dirs, split: str) -> list[np.ndarray]:
-    from engine.run_dir import ranks_path
+    """Each run's ranks_<split>.npy, or for a kept run its test ranks from the store under docs/results."""
+    from engine.report.tables import load_ranks as load_run_ranks
 
-    out = []
-    for d in run_dirs:
-        path = ranks_path(d, split)
-        if not path.exists():
-            raise FileNotFoundError(f"{path} not found: write it with `python -m launch.evaluate --workdir {d} "
-                                    f"--split {split}` (a non-neural run: run it again in a new workdir)")
-        out.append(np.load(path, allow_pickle=False))
-    return out
+    return [load_run_ranks(RESULTS, pathlib.Path(d), split) for d in run_dirs]
 
 
 def check_same_prompts(groups: dict[str, list]) -> dict[str, str]:
@@ -63,6 +67,7 @@ def compare(baseline, candidate, split: str = "test", metrics=DEFAULT_METRICS, l
     named after its backbone and its item table)."""
     from engine.eval.significance import paired_comparison
 
+    baseline, candidate = [resolve(d) for d in baseline], [resolve(d) for d in candidate]
     models = check_same_prompts({"baseline": baseline, "candidate": candidate})
     names = list(labels) if labels else [models["baseline"], models["candidate"]]
     a, b = load_ranks(baseline, split), load_ranks(candidate, split)
@@ -72,21 +77,16 @@ def compare(baseline, candidate, split: str = "test", metrics=DEFAULT_METRICS, l
 
 
 def to_markdown(report: dict) -> str:
+    from engine.report.tables import comparison_cells, comparison_header
+    from engine.report.tables import to_markdown as table_lines
+
     base, cand = report["baseline"], report["candidate"]
     welch = any("seed_welch_p" in r for r in report["rows"])
     title = (f"{cand['model']} ({len(cand['runs'])} seeds) vs {base['model']} ({len(base['runs'])} seeds), "
              f"{report['split']}, {report['rows'][0]['prompts']} prompts; per-prompt values averaged over seeds")
-    lines = [title,
-             "", "| metric | " + base["model"] + " | " + cand["model"] + " | gain | 95% CI of difference | "
-             "paired t p | Wilcoxon p |" + (" seeds Welch p |" if welch else ""),
-             "|---|---|---|---|---|---|---|" + ("---|" if welch else "")]
-    for r in report["rows"]:
-        cells = [r["metric"], f"{r['baseline']:.4f}", f"{r['candidate']:.4f}", f"{100 * r['relative_gain']:+.1f}%",
-                 f"[{r['ci95'][0]:+.4f}, {r['ci95'][1]:+.4f}]", f"{r['paired_t_p']:.2g}", f"{r['wilcoxon_p']:.2g}"]
-        if welch:
-            cells.append(f"{r['seed_welch_p']:.2g}" if "seed_welch_p" in r else "")
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    cells = [comparison_header([base["model"], cand["model"]], welch)]
+    cells += [comparison_cells(r, welch) for r in report["rows"]]
+    return "\n".join([title, "", *table_lines(cells)])
 
 
 def main(argv=None) -> None:

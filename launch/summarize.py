@@ -12,7 +12,7 @@ import json
 import pathlib
 import sys
 
-import numpy as np
+from engine.report.tables import format_mean_std, mean_std
 
 DEFAULT_METRICS = ("NDCG@10", "HR@10", "MRR@10", "NDCG@20", "HR@20", "MRR@20")
 
@@ -39,17 +39,6 @@ def optional_config(run_dir) -> dict:
     """config.json as a dict, or {} for a run directory that has none."""
     path = pathlib.Path(run_dir) / "config.json"
     return json.loads(path.read_text()) if path.exists() else {}
-
-
-def format_mean_std(mean: float, std: float, runs: int) -> str:
-    """'0.1234 ± 0.0012'; a single run has no spread to show, so it gets the mean alone."""
-    return f"{mean:.4f} ± {std:.4f}" if runs > 1 else f"{mean:.4f}"
-
-
-def mean_std(values) -> tuple[float, float]:
-    """Mean and sample standard deviation (ddof=1; 0 for a single run) over seeds."""
-    values = np.asarray(values, dtype=np.float64)
-    return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
 
 
 def summarize(run_dirs, split: str = "test", metrics=DEFAULT_METRICS) -> str:
