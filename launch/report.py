@@ -14,22 +14,23 @@ from absl import app, flags
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 flags.DEFINE_bool("check", False, "Only compare the documents with a fresh rendering; exit 1 on a difference.")
-flags.DEFINE_string("manifest", str(ROOT / "docs" / "results" / "manifest.toml"), "The results manifest.")
+flags.DEFINE_string("root", str(ROOT), "The repository root: the manifest's documents are relative to it.")
+flags.DEFINE_string("manifest", "docs/results/manifest.toml", "The results manifest, relative to --root.")
 
 
-def render(check: bool, manifest: pathlib.Path) -> int:
+def render(check: bool, root: pathlib.Path, manifest: pathlib.Path) -> int:
     from engine.report.documents import differences, render_documents
     from engine.run_dir import write_text_atomic
 
     found = []
-    for path, (old, new) in render_documents(ROOT, manifest).items():
+    for path, (old, new) in render_documents(root, manifest).items():
         if old == new:
             continue
         if check:
-            found += [f"{path.relative_to(ROOT)}: {d}" for d in differences(old, new)]
+            found += [f"{path.relative_to(root)}: {d}" for d in differences(old, new)]
         else:
             write_text_atomic(path, new)
-            print(f"rendered {path.relative_to(ROOT)}")
+            print(f"rendered {path.relative_to(root)}")
     if found:
         print("\n".join(found) + "\nrender them with `python -m launch.report render`", file=sys.stderr)
         return 1
@@ -38,10 +39,11 @@ def render(check: bool, manifest: pathlib.Path) -> int:
 
 def main(argv):
     command = argv[1:] or ["render"]
-    manifest = pathlib.Path(flags.FLAGS.manifest)
+    root = pathlib.Path(flags.FLAGS.root)
+    manifest = root / flags.FLAGS.manifest
     try:
         if command == ["render"]:
-            sys.exit(render(flags.FLAGS.check, manifest))
+            sys.exit(render(flags.FLAGS.check, root, manifest))
         if command == ["pack-ranks"]:
             from engine.report.ranks_store import pack
             moved = pack(manifest.parent)

@@ -3,6 +3,8 @@ of a document, and one-line errors for a bad manifest."""
 
 import json
 import pathlib
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -12,6 +14,8 @@ from engine.report import manifest as manifest_lib
 from engine.report.documents import differences, render_documents
 from engine.report.ranks_store import find_ranks, pack, read_store
 from engine.report.tables import load_ranks
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
 def fake_run(root: pathlib.Path, name: str, seed: int, test: dict, valid=None, ranks=None, dataset="beauty"):
@@ -145,3 +149,22 @@ def test_a_missing_run_names_its_table_and_row(results):
     (results / "manifest.toml").write_text(MANIFEST.replace('runs = "a-s0"', 'runs = "gone-s0"'))
     with pytest.raises(ValueError, match=r"table t, row 'one seed': no run directory .*gone-s0"):
         render_documents(results.parents[1], results / "manifest.toml")
+
+
+def run_report(root: pathlib.Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "launch.report", *args, f"--root={root}"], check=False,
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+
+
+def test_the_command_checks_then_renders_in_place(results):
+    root = results.parents[1]
+    stale = run_report(root, "render", "--check")
+    assert stale.returncode == 1 and "doc.md: table t, row 'three seeds'" in stale.stderr
+    assert (root / "doc.md").read_text() == DOC  # --check writes nothing
+    assert run_report(root, "render").returncode == 0
+    assert run_report(root, "render", "--check").returncode == 0
+    packed = run_report(root, "pack-ranks")
+    assert packed.returncode == 0 and "moved 6" in packed.stdout
+    assert run_report(root, "render", "--check").returncode == 0
+    bad = run_report(root, "draw")
+    assert bad.returncode == 1 and "unknown command 'draw'" in bad.stderr
