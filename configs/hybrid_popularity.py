@@ -1,5 +1,5 @@
 """LLMSeqSim & Popularity (LLM-Sequential-Recommendation, Section 6.2): LLMSeqSim with every item whose
-training count is below the cut-off ranked after all others (engine.baselines.hybrids).
+training count is below the cut-off ranked after all others (engine.embedding_recs.hybrids).
 
 Usage: python -m launch.train --config configs/hybrid_popularity.py:beauty --workdir runs/hybrid-pop-beauty
 The cut-off is chosen on validation prompts among quantiles of item counts.

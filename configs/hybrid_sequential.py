@@ -1,5 +1,5 @@
 """LLMSeqSim & Sequential (LLM-Sequential-Recommendation, Section 6.1): LLMSeqSim answers prompts whose last
-item has a training count below the cut-off, a sequential model the others (engine.baselines.hybrids).
+item has a training count below the cut-off, a sequential model the others (engine.embedding_recs.hybrids).
 
 Usage: python -m launch.train --config configs/hybrid_sequential.py:beauty --workdir runs/hybrid-seq-beauty \
            --config.model.sequential_run=runs/llm2bert4rec-beauty

@@ -1,5 +1,5 @@
 """LLMSeqSim (LLM-Sequential-Recommendation, Section 3): items most similar to the pooled text embedding
-of the prompt session (engine.baselines.llmseqsim). Nothing is trained.
+of the prompt session (engine.embedding_recs.llmseqsim). Nothing is trained.
 
 Usage: python -m launch.train --config configs/llmseqsim.py:beauty --workdir runs/llmseqsim-beauty \
            [--config.model.embeddings=runs/emb-beauty --config.model.pooling=harmonic]

@@ -1,4 +1,4 @@
-"""MostPopular: every prompt gets the training items by interaction count (engine.baselines.popularity).
+"""MostPopular: every prompt gets the training items by interaction count (engine.neighbors.popularity).
 
 Usage: python -m launch.train --config configs/popularity.py:ml-1m --workdir runs/pop-ml-1m
 Presets: those of configs/common.py (only their dataset part applies)."""

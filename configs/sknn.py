@@ -1,4 +1,4 @@
-"""Session-based kNN and its sequence-aware variants (engine.baselines.sknn), fitted without training.
+"""Session-based kNN and its sequence-aware variants (engine.neighbors.sknn), fitted without training.
 
 Usage: python -m launch.train --config configs/sknn.py:ml-1m --workdir runs/sknn-ml-1m \
            [--config.model.name=v_sknn --config.model.k=50 ...]
@@ -6,7 +6,7 @@ Presets: those of configs/common.py (only their dataset part applies).
 
 model.name picks the variant: 'sknn' (cosine of binary sessions), 'v_sknn' (position-decayed prompt),
 's_sknn' (sequence weighting), 'sf_sknn' (transition filter). Every other model.* key is an argument of
-engine.baselines.sknn.SessionKNN; keys left unset (None) take the variant's default, and setting a key
+engine.neighbors.sknn.SessionKNN; keys left unset (None) take the variant's default, and setting a key
 the variant does not take (model.decay for 's_sknn') is an error. 'recent' sampling needs timestamps; the
 presets whose files have none (ml-1m: the SASRec file, beauty) sample at random."""
 

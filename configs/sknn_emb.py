@@ -1,5 +1,5 @@
 """SKNN_EMB (LLM-Sequential-Recommendation, Section 5.2): session kNN with session similarity from pooled
-item text embeddings (engine.baselines.sknn_emb). Nothing is trained.
+item text embeddings (engine.embedding_recs.sknn_emb). Nothing is trained.
 
 Usage: python -m launch.train --config configs/sknn_emb.py:beauty --workdir runs/sknn-emb-beauty \
            [--config.model.k=50 --config.model.prompt_pooling=last]

@@ -6,7 +6,7 @@
 
 `prompts` is a list of item arrays or a `Ragged` (CSR offsets + items); `prompt_items(split,
 prompts)` turns a split's `Prompts` into one without copying item by item. Scores are dense numpy rows
-so that baselines and neural models meet in the same ranking and metrics code (engine.baselines.evaluate).
+so that baselines and neural models meet in the same ranking and metrics code (engine.eval.host_ranking).
 """
 
 from __future__ import annotations
@@ -121,6 +121,24 @@ class Recommender:
 
     name = "recommender"
     num_items: int | None = None
+    # The model.* config keys `from_config` passes to the constructor ('seed' among them: the run's seed
+    # unless model.seed is set), declared rather than read off the signature.
+    options: tuple[str, ...] = ()
+    # Whether fit(split, session_times=...) wants the time of each training row's last item.
+    uses_session_times = False
+
+    @classmethod
+    def from_config(cls, config, dataset=None) -> Recommender:
+        """The recommender of config.model: every model.* key but `name` is a declared option (None: the
+        class default). Recommenders that need more (item text, embedding files) override this."""
+        kwargs = {k: v for k, v in config.model.items() if k != "name" and v is not None}
+        unknown = [k for k in kwargs if k not in cls.options]
+        if unknown:
+            raise ValueError(f"model.name={config.model.name!r} takes no key(s) {', '.join('model.' + k for k in unknown)};"
+                             f" it takes {', '.join('model.' + p for p in cls.options) or 'none'}")
+        if "seed" in cls.options and "seed" not in kwargs:
+            kwargs["seed"] = config.seed
+        return cls(**kwargs)
 
     def fit(self, split: Split) -> Recommender:
         raise NotImplementedError
@@ -146,15 +164,34 @@ class Recommender:
             raise RuntimeError(f"{self.name}: call fit(split) before recommending")
         if not 1 <= int(k) <= self.num_items:
             raise ValueError(f"k={k} must be between 1 and the catalogue size {self.num_items}")
-        rows = Ragged.of(prompts)
-        out = np.zeros((len(rows), int(k)), dtype=np.int64)
-        step = block_rows(self.num_items + 1)
-        for lo in range(0, len(rows), step):
-            chunk = rows.slice(lo, min(lo + step, len(rows)))
-            scores = self.scores(chunk)
-            scores[chunk.rows, chunk.items] = -np.inf
-            # A stable sort on -score keeps equal scores in id order, so lists are reproducible.
-            top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-            usable = np.isfinite(np.take_along_axis(scores, top, axis=1))
-            out[lo:lo + len(chunk)] = np.where(usable, top, 0)
+        return top_items(self.scores, Ragged.of(prompts), k, self.num_items)
+
+
+def top_items(scores_of, rows: Ragged, k: int, num_items: int) -> np.ndarray:
+    """[B, k] item ids by decreasing score (ties: lower id first), never the prompt's own items; 0 where
+    fewer than k items are left. scores_of(rows) -> [b, num_items + 1] float scores, column 0 = -inf."""
+    out = np.zeros((len(rows), int(k)), dtype=np.int64)
+    step = block_rows(num_items + 1)
+    for lo in range(0, len(rows), step):
+        chunk = rows.slice(lo, min(lo + step, len(rows)))
+        scores = scores_of(chunk)
+        scores[chunk.rows, chunk.items] = -np.inf
+        # A stable sort on -score keeps equal scores in id order, so lists are reproducible.
+        top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        usable = np.isfinite(np.take_along_axis(scores, top, axis=1))
+        out[lo:lo + len(chunk)] = np.where(usable, top, 0)
+    return out
+
+
+def most_popular_items(split: Split, rows: Ragged, k: int) -> np.ndarray:
+    """[B, k]: the training items by decreasing count, each prompt's own items left out: MostPopular's
+    lists (engine.neighbors.popularity), which serendipity discounts, computed here so that evaluation
+    needs no concrete recommender."""
+    counts = train_item_counts(split).astype(np.float64)
+
+    def scores_of(chunk: Ragged) -> np.ndarray:
+        out = np.broadcast_to(counts, (len(chunk), split.num_items + 1)).copy()
+        out[:, 0] = -np.inf
         return out
+
+    return top_items(scores_of, rows, k, split.num_items)

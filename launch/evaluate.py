@@ -17,7 +17,7 @@ flags.mark_flags_as_required(["workdir"])
 def main(argv):
     from launch.common import print_results, run_guarded, start
     start(argv, processes=True)
-    from engine.train.evaluation import evaluate_run
+    from engine.runner import evaluate_run
 
     results = run_guarded(lambda: evaluate_run(flags.FLAGS.workdir, flags.FLAGS.split, flags.FLAGS.set))
     print_results(results, flags.FLAGS.workdir)

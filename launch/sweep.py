@@ -55,13 +55,13 @@ def plan(specs, seeds, out, overrides=()) -> list[tuple[str, int, object, pathli
 
 
 def _load(spec, overrides):
-    from launch.common import load_config_spec
+    from engine.runner.config_spec import load_config_spec
     return load_config_spec(spec, overrides)
 
 
 def run_sweep(specs, seeds, out, overrides=(), log=print) -> dict[str, list[pathlib.Path]]:
     runs = plan(specs, seeds, out, overrides)
-    from launch.common import run_experiment
+    from engine.runner import run_experiment
     groups: dict[str, list[pathlib.Path]] = {}
     for label, seed, config, workdir in runs:
         groups.setdefault(label, []).append(workdir)

@@ -1,6 +1,6 @@
 """Train a sequential recommender and evaluate its best validation checkpoint on test, or fit a
-non-neural recommender (configs/popularity.py, configs/sknn.py: model.name in engine.baselines.RECOMMENDERS)
-and evaluate it; both write config.json, metrics.jsonl and results.json to --workdir.
+non-neural recommender (configs/popularity.py, configs/sknn.py: model.name in engine.runner.registry.NON_NEURAL)
+and evaluate it (engine.runner.driver); both write config.json, metrics.jsonl and results.json to --workdir.
 
     python -m launch.train --config configs/sasrec.py:ml-1m --workdir runs/sasrec-ml-1m \
         [--config.seed=1 --config.train.batch_size=256 ...]
@@ -18,8 +18,9 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 
 def main(argv):
-    from launch.common import print_results, run_experiment, run_guarded, start
+    from launch.common import print_results, run_guarded, start
     start(argv, processes=True)
+    from engine.runner import run_experiment
 
     results = run_guarded(lambda: run_experiment(flags.FLAGS.config, flags.FLAGS.workdir))
     print_results(results, flags.FLAGS.workdir)

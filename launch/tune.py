@@ -67,7 +67,7 @@ def suggest(trial, space) -> dict:
 
 def _configure(spec, overrides, params):
     from engine.run_dir import apply_override
-    from launch.common import load_config_spec
+    from engine.runner.config_spec import load_config_spec
     config, _ = load_config_spec(spec, overrides)
     for key, value in params.items():
         apply_override(config, f"{key}={value!r}")
@@ -101,7 +101,7 @@ def run_tune(spec, space_entries, directory, n_trials: int, n_startup: int = 10,
     remaining = max(n_trials - finished, 0)
     log(f"{finished} trials finished, {remaining} to run (study {directory / 'study.db'})")
 
-    from launch.common import run_experiment
+    from engine.runner import run_experiment
 
     def objective(trial):
         params = suggest(trial, space)

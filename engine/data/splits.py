@@ -54,6 +54,13 @@ def make_split(dataset, protocol: str, *, test_fraction: float = 0.2, num_folds:
     return leave_one_out(dataset)
 
 
+def split_from_config(dataset, split_config) -> Split:
+    """The split a config's `split` section names: how every run makes its split, so that neural and
+    non-neural runs of one config score the same prompts."""
+    return make_split(dataset, split_config.protocol, test_fraction=split_config.get("test_fraction", 0.2),
+                      num_folds=split_config.get("num_folds", 3))
+
+
 def leave_one_out(dataset) -> Split:
     """`loo_full`: train on all but the last two items, validate on the second last, test on the last.
 

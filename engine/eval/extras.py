@@ -1,7 +1,7 @@
 """The evaluations a config can ask for on top of the full ranking, for neural and non-neural models alike.
 
 Each takes a model with the Recommender shape (`scores(prompts)`, `recommend(prompts, k)`; neural
-models are wrapped by engine.train.evaluation.TrainedRecommender) and adds keys to a split's metrics in
+models are wrapped by engine.neural_recommender.TrainedRecommender) and adds keys to a split's metrics in
 results.json:
 
 - `eval.num_negatives > 0`: the `sampled` protocol (engine.eval.sampled), keys
@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.baselines.popularity import MostPopular
 from engine.data.splits import Split
 from engine.eval.beyond_accuracy import beyond_accuracy
 from engine.eval.breakdown import last_item_popularity_breakdown
 from engine.eval.metrics import check_ks
 from engine.eval.sampled import STRATEGIES, evaluate_sampled
-from engine.recommender import prompt_items, train_item_counts
+from engine.recommender import most_popular_items, prompt_items, train_item_counts
 
 NEGATIVES_SEED = 0
 RANK_METRICS = ("HR", "NDCG", "MRR")
@@ -73,7 +72,7 @@ def extra_metrics(model, split: Split, split_name: str, eval_config, ranks: np.n
     if eval_config.beyond_accuracy:
         rows = prompt_items(split, prompts)
         lists = model.recommend(rows, max(ks))
-        popular = MostPopular().fit(split).recommend(rows, max(ks))
+        popular = most_popular_items(split, rows, max(ks))
         out.update(beyond_accuracy(lists, prompts.targets, popular, counts, split.num_items, ks))
     if eval_config.popularity_breakdown:
         last_items = split.items[prompts.ends - 1]

@@ -82,7 +82,7 @@ def _first_occurrence(keys: np.ndarray) -> np.ndarray:
 
 def candidate_ranks(scores: np.ndarray, targets, negatives: np.ndarray, ties: str = "pessimistic") -> np.ndarray:
     """0-based rank of each target among itself and its negatives (ties count against it unless
-    ties='optimistic', as in engine.baselines.evaluate)."""
+    ties='optimistic', as in engine.eval.host_ranking)."""
     if ties not in ("pessimistic", "optimistic"):
         raise ValueError(f"eval.ties={ties!r} must be 'pessimistic' or 'optimistic'")
     scores = np.asarray(scores, dtype=np.float64)

@@ -114,7 +114,7 @@ def save_npz_atomic(path, arrays: dict) -> None:
 
 def write_confidence(workdir, mode: str = "prefix", batch_size: int | None = None) -> pathlib.Path:
     """Restore checkpoints/best of `workdir` and write artifacts/confidence.npz; returns its path."""
-    from engine.train.evaluation import restore_best_params
+    from engine.train.restore import restore_best_params
 
     exp, params, _ = restore_best_params(workdir)
     arrays = instance_confidence(exp, params, mode, batch_size)

@@ -13,7 +13,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from engine.data.sources import load_dataset
-from engine.data.splits import Split, make_split
+from engine.data.splits import Split, split_from_config
 from engine.eval.chunked_topk import make_chunked_rank_fn
 from engine.eval.extras import check_eval_config
 from engine.eval.ranking import evaluate_prompts, make_rank_fn
@@ -71,8 +71,7 @@ class Experiment:
             raise ValueError(f"train.batch_size={config.train.batch_size} and eval.batch_size="
                              f"{config.eval.batch_size} must be divisible by the {jax.device_count()} devices")
         dataset = load_dataset(config.data) if dataset is None else dataset
-        split = make_split(dataset, config.split.protocol, test_fraction=config.split.get("test_fraction", 0.2),
-                           num_folds=config.split.get("num_folds", 3))
+        split = split_from_config(dataset, config.split)
         abstract = nnx.eval_shape(lambda: build_model(config.model, dataset.num_items, nnx.Rngs(0), dataset.name,
                                                       dataset.meta.get("cache_key", "")))
         graphdef, _ = nnx.split(abstract)

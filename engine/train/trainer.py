@@ -1,14 +1,16 @@
 """Training of a sequential recommender, top to bottom:
 
 config check → mesh, data, model → optimiser and sharded state → compiled step → checkpoints
-(resume) → loop (step; log at intervals; validate, checkpoint, early-stop) → best checkpoint on
-test → results.json.
+(resume) → loop (step; log at intervals; validate, checkpoint, early-stop) → best checkpoint restored.
+The run driver (engine.runner.driver) evaluates it on valid and test and writes results.json, as it does
+for every kind of model.
 
 The step loop never pulls a device value to the host except at logging and validation intervals.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import pathlib
 import statistics
 import time
@@ -22,10 +24,8 @@ from flax import nnx
 from tqdm import tqdm
 
 from engine.data.pipeline import TrainBatches
-from engine.eval.extras import add_extras, wants_extras
-from engine.run_dir import RunLog, check_config, config_to_dict, write_json_atomic, write_ranks
+from engine.run_dir import RunLog, check_config, config_to_dict, write_json_atomic
 from engine.train.checkpoints import RunCheckpoints
-from engine.train.evaluation import TrainedRecommender
 from engine.train.experiment import Experiment, make_optimizer
 from engine.train.losses import loss_from_config
 
@@ -79,9 +79,25 @@ def steady_rates(windows: list[tuple[int, float]]) -> list[float]:
     return [n / s for n, s in windows[1:]]
 
 
+@dataclasses.dataclass
+class TrainedRun:
+    """What training leaves for the run driver: the best validation checkpoint's parameters and the run's
+    open log and checkpoints (closed by the driver once results.json is written)."""
+
+    exp: Experiment
+    params: object
+    best_step: int
+    steps: int
+    stopped_early: bool
+    timing: dict
+    log: RunLog
+    checkpoints: RunCheckpoints
+
+
 def train(config: ml_collections.ConfigDict, workdir, *, on_step: Callable[[int], None] | None = None,
-          on_validate: Callable[[int, dict], None] | None = None, splits=("valid", "test")) -> dict:
-    """Train (or resume) in `workdir`, then evaluate the best validation checkpoint on `splits`.
+          on_validate: Callable[[int, dict], None] | None = None) -> TrainedRun:
+    """Train (or resume) in `workdir` and restore the best validation checkpoint. Use it through
+    engine.runner.run_experiment, which then evaluates that checkpoint and writes the run directory.
 
     on_step(step) runs after every step, on_validate(step, metrics) after every validation (a tuner's
     pruning hook: an exception it raises stops training, the checkpoints stay for a resume)."""
@@ -202,35 +218,21 @@ def train(config: ml_collections.ConfigDict, workdir, *, on_step: Callable[[int]
     bar.close()
     train_seconds = time.perf_counter() - train_start
 
-    # --- Best checkpoint on validation, evaluated once on test (plus the eval.* extras asked for).
+    # --- The best checkpoint on validation, restored for the run driver (engine.runner.driver), which
+    # evaluates it once on valid and test and writes results.json.
     checkpoints.last.wait_until_finished()
     checkpoints.best.wait_until_finished()
     best = checkpoints.restore_best(state)
     if best is None:
         raise RuntimeError(f"{workdir}: no validation checkpoint was written (total_steps={total_steps})")
     best_state, best_progress = best
-    results = {"protocol": config.split.protocol, "seed": config.seed, "model": config.model.name,
-               "dataset": config.data.name, "best_step": best_progress["best_step"], "steps": step,
-               "stopped_early": stopped_early}
-    ranks = {}
-    for split_name in splits:
-        results[split_name], ranks[split_name] = exp.evaluate(best_state["params"], split_name)
-    if wants_extras(config.eval):
-        add_extras(results, TrainedRecommender(exp, best_state["params"]), exp.split, config.eval, ranks)
-    for split_name in splits:
-        log.write(best_progress["best_step"], f"best_{split_name}", results[split_name])
     # Steady state: the median logging window over all sessions, each session's first window (warm-up) left out.
     rates = rates_before + steady_rates(windows) or [n / s for n, s in windows]
-    results["timing"] = {"train_wall_seconds": seconds_before + train_seconds, "compile_seconds": compile_seconds,
-                         "steady_steps_per_second": statistics.median(rates) if rates else None,
-                         "devices": jax.device_count(), "platform": jax.devices()[0].platform,
-                         "device_kind": jax.devices()[0].device_kind,
-                         "matmul_precision": matmul_precision(),
-                         "resumed_from_step": start_step}
-    for split_name in splits:  # before results.json, whose presence says the run is complete
-        write_ranks(workdir, split_name, ranks[split_name])
-    if is_main:
-        write_json_atomic(workdir / "results.json", results)
-    checkpoints.close()
-    log.close()
-    return results
+    timing = {"train_wall_seconds": seconds_before + train_seconds, "compile_seconds": compile_seconds,
+              "steady_steps_per_second": statistics.median(rates) if rates else None,
+              "devices": jax.device_count(), "platform": jax.devices()[0].platform,
+              "device_kind": jax.devices()[0].device_kind,
+              "matmul_precision": matmul_precision(),
+              "resumed_from_step": start_step}
+    return TrainedRun(exp, best_state["params"], best_progress["best_step"], step, stopped_early, timing, log,
+                      checkpoints)

@@ -4,11 +4,13 @@ import numpy as np
 import pytest
 
 from configs.common import base_config
-from engine.baselines import SKNN, MostPopular, evaluate, prompt_items, train_item_counts
 from engine.data import DataError, load_dataset, resolve_data_root
 from engine.data.splits import make_split
 from engine.data.temporal import session_last_times
 from engine.eval.beyond_accuracy import beyond_accuracy
+from engine.eval.host_ranking import evaluate
+from engine.neighbors import SKNN, MostPopular
+from engine.recommender import prompt_items, train_item_counts
 
 
 @pytest.fixture(scope="module")

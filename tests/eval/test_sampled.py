@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from engine.baselines import MostPopular
 from engine.data.splits import Prompts, Split
 from engine.eval.sampled import candidate_ranks, evaluate_sampled, sample_negatives
+from engine.neighbors import MostPopular
 
 
 def toy_split(num_prompts=1, prompt=(1,), target=2, num_items=4, train=(1, 1, 1, 2, 3)):

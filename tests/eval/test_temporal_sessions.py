@@ -17,10 +17,11 @@ u10   10 2        15 16         16    test: 10 unseen -> [2] alone -> dropped
 import numpy as np
 import pytest
 
-from engine.baselines import SKNN, prompt_items
 from engine.data import DataError, SequenceDataset
 from engine.data.splits import PROTOCOLS, make_split
 from engine.data.temporal import NO_TIME, TemporalSplit, temporal_sessions
+from engine.neighbors import SKNN
+from engine.recommender import prompt_items
 
 SEQUENCES = [([1, 2, 3], [1, 2, 3]), ([2, 3, 4], [2, 4, 5]), ([1, 3, 5], [1, 2, 6]), ([4, 2], [6, 7]),
              ([5], [8]), ([5, 6, 2], [5, 7, 9]), ([6, 1], [9, 10]), ([3, 7, 6], [3, 4, 11]),

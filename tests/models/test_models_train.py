@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from engine.train.trainer import train
+from engine.runner import run_experiment
 from tests.models.conftest import NEW_MODELS
 
 
@@ -14,7 +14,7 @@ from tests.models.conftest import NEW_MODELS
 def test_tiny_training_run(name, data_cache, tmp_path):
     config = importlib.import_module(f"configs.{name}").get_config("tiny")
     config.data.cache_dir = data_cache
-    results = train(config, tmp_path / name)
+    results = run_experiment(config, tmp_path / name)
     saved = json.loads((tmp_path / name / "results.json").read_text())
     assert saved["model"] == name and saved["best_step"] > 0
     # A random ranking of ML-100K's 1,682 items has NDCG@10 ~ 0.003.
@@ -28,7 +28,7 @@ def test_tiny_training_run_with_the_original_sasrec_block(data_cache, tmp_path):
     config = get_config("tiny")
     config.data.cache_dir = data_cache
     config.model.update(block="sasrec", ffn_dim=config.model.hidden_dim, activation="relu", positions="from_start")
-    results = train(config, tmp_path / "sasrec")
+    results = run_experiment(config, tmp_path / "sasrec")
     assert json.loads((tmp_path / "sasrec" / "config.json").read_text())["model"]["block"] == "sasrec"
     assert results["valid"]["NDCG@10"] > 0.01, results["valid"]
     assert results["test"]["NDCG@10"] > 0.005, results["test"]

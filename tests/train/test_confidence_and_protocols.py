@@ -10,12 +10,10 @@ import numpy as np
 import pytest
 
 from configs import popularity, sasrec, sknn
-from engine.baselines.run import fit_and_evaluate
 from engine.data.errors import DataError
+from engine.runner import run_experiment
 from engine.train.confidence import instance_confidence, training_instances
-from engine.train.evaluation import restore_best_params
-from engine.train.trainer import train
-from launch.common import run_experiment
+from engine.train.restore import restore_best_params
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -38,7 +36,7 @@ def trained(tmp_path_factory, cache):
     config.train.update(max_steps=4, eval_every=2, log_every=2)
     workdir = tmp_path_factory.mktemp("run") / "sasrec"
     seen = []
-    results = train(config, workdir, on_validate=lambda step, metrics: seen.append((step, metrics["NDCG@10"])))
+    results = run_experiment(config, workdir, on_validate=lambda step, metrics: seen.append((step, metrics["NDCG@10"])))
     return config, workdir, results, seen
 
 
@@ -62,18 +60,18 @@ def test_bad_protocol_settings_name_the_config_key_and_write_nothing(tmp_path, c
     config = tiny(sasrec, cache)
     config.split.protocol = "leave_two_out"
     with pytest.raises(ValueError, match="split.protocol"):
-        train(config, tmp_path / "a")
+        run_experiment(config, tmp_path / "a")
     config = tiny(sasrec, cache, ks=(10, 5000))
     with pytest.raises(ValueError, match=r"eval.ks=\(10, 5000\).*1682"):
-        train(config, tmp_path / "b")
+        run_experiment(config, tmp_path / "b")
     with pytest.raises(ValueError, match="eval.num_negatives=10 every K must be at most 11"):
-        fit_and_evaluate(tiny(popularity, cache, num_negatives=10), tmp_path / "c")
+        run_experiment(tiny(popularity, cache, num_negatives=10), tmp_path / "c")
     with pytest.raises(ValueError, match="eval.select_metric='NDCG@50'"):
         run_experiment(tiny(popularity, cache, select_metric="NDCG@50"), tmp_path / "d")
     config = tiny(sknn, cache)
     config.model.name, config.model.decay = "s_sknn", "linear"
     with pytest.raises(ValueError, match="takes no key.*model.decay"):
-        fit_and_evaluate(config, tmp_path / "e")
+        run_experiment(config, tmp_path / "e")
     config.model.name = "sknn_typo"
     with pytest.raises(ValueError, match="unknown model 'sknn_typo'.*sasrec.*most_popular"):
         run_experiment(config, tmp_path / "f")

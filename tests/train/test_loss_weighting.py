@@ -10,10 +10,11 @@ import pytest
 from configs import sasrec
 from engine.data.pipeline import TrainBatches
 from engine.data.splits import leave_one_out
+from engine.runner import run_experiment
 from engine.train.experiment import Experiment
 from engine.train.losses import full_softmax_cross_entropy
-from engine.train.trainer import make_train_step, train
-from tests.engine.test_pipeline import SEQS, dataset
+from engine.train.trainer import make_train_step
+from tests.data.test_pipeline import SEQS, dataset
 
 
 def test_targets_per_step_by_hand():
@@ -74,5 +75,5 @@ def test_unknown_weighting_names_the_key_and_writes_nothing(tiny, tmp_path):
     config = tiny.copy_and_resolve_references()
     config.train.loss_weighting = "sequence"
     with pytest.raises(ValueError, match="train.loss_weighting"):
-        train(config, tmp_path / "run")
+        run_experiment(config, tmp_path / "run")
     assert not (tmp_path / "run").exists()

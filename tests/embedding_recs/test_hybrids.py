@@ -8,8 +8,8 @@ fewer than 3 times want 6 (Sim is right), the others want 2 (Seq is right).
 import numpy as np
 import pytest
 
-from engine.baselines.hybrids import PopularityFloor, PopularitySwitch, cutoff_candidates, demote_unpopular
 from engine.data.splits import Prompts, Split
+from engine.embedding_recs.hybrids import PopularityFloor, PopularitySwitch, cutoff_candidates, demote_unpopular
 from engine.recommender import Ragged, Recommender
 
 TRAIN = [[1, 2, 3, 4], [1, 2, 3, 5], [1, 2, 3, 4], [1, 2, 6], [1]]

@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 
 from engine.eval.metrics import metrics_from_ranks
-from engine.train.evaluation import evaluate_run
-from engine.train.trainer import train
+from engine.runner import evaluate_run, run_experiment
 
 
 class Interrupted(Exception):
@@ -26,7 +25,7 @@ def uninterrupted(tmp_path_factory, data_cache):
     config = get_config("tiny")
     config.data.cache_dir = data_cache
     workdir = tmp_path_factory.mktemp("run") / "straight"
-    return config, workdir, train(config, workdir)
+    return config, workdir, run_experiment(config, workdir)
 
 
 def test_run_writes_results_and_run_files(uninterrupted):
@@ -54,9 +53,9 @@ def test_interrupted_run_resumes_to_the_same_result(uninterrupted, tmp_path):
             raise Interrupted
 
     with pytest.raises(Interrupted):
-        train(config, workdir, on_step=stop_at_25)
+        run_experiment(config, workdir, on_step=stop_at_25)
     assert not (workdir / "results.json").exists()
-    resumed = train(config, workdir)
+    resumed = run_experiment(config, workdir)
     assert resumed["timing"]["resumed_from_step"] == 20  # the last checkpoint before the interruption
     # Where and how the numbers were computed: a GPU's default float32 matmul is TF32, a CPU's is float32.
     assert resumed["timing"]["device_kind"] == jax.devices()[0].device_kind
@@ -69,7 +68,7 @@ def test_interrupted_run_resumes_to_the_same_result(uninterrupted, tmp_path):
                                rtol=1e-5)
     # Rerun once training is complete: nothing to train, the same test numbers, and the throughput of the
     # earlier sessions is still reported (it was null when a run was resumed at its last step).
-    again = train(config, workdir)
+    again = run_experiment(config, workdir)
     assert again["timing"]["resumed_from_step"] == again["steps"]
     assert again["test"] == pytest.approx(resumed["test"], abs=1e-6)
     assert again["timing"]["steady_steps_per_second"] == resumed["timing"]["steady_steps_per_second"] > 0
@@ -110,7 +109,7 @@ def test_workdir_of_another_experiment_is_refused(uninterrupted):
     other.model.hidden_dim = 32
     before = sorted(p.name for p in workdir.rglob("*"))
     with pytest.raises(ValueError, match=r"config.json.*model.hidden_dim: saved 16, now 32"):
-        train(other, workdir)
+        run_experiment(other, workdir)
     assert sorted(p.name for p in workdir.rglob("*")) == before  # nothing written
 
 
@@ -118,7 +117,7 @@ def test_bfloat16_compute_trains(tiny_config, tmp_path):
     tiny_config.train.compute_dtype = "bfloat16"
     tiny_config.train.max_steps = 10
     tiny_config.train.eval_every = 10
-    results = train(tiny_config, tmp_path / "bf16")
+    results = run_experiment(tiny_config, tmp_path / "bf16")
     losses = [l for _, l in train_losses(tmp_path / "bf16")]
     assert all(np.isfinite(losses)) and losses[-1] < losses[0]
     assert results["valid"]["NDCG@10"] > 0.0
@@ -131,5 +130,5 @@ def test_patience_counts_only_inside_the_wsd_decay(tiny_config, tmp_path, schedu
     # (steps 41-60).
     tiny_config.train.update(schedule=schedule, learning_rate=0.0, max_steps=60, decay_steps=20, eval_every=10,
                              patience=1)
-    results = train(tiny_config, tmp_path / schedule, splits=("valid",))
+    results = run_experiment(tiny_config, tmp_path / schedule, splits=("valid",))
     assert (results["steps"], results["stopped_early"], results["best_step"]) == (stop_step, True, 10)

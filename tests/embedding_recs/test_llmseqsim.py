@@ -6,12 +6,12 @@ Item embeddings (2-D): e1 (1, 0), e2 (0, 1), e3 (1, 1), e4 (-1, 0), e5 (0, -1), 
 import numpy as np
 import pytest
 
-from engine.baselines import Ragged
-from engine.baselines.llmseqsim import POOLINGS, LLMSeqSim, pooling_weights
-from engine.baselines.sknn_emb import SKNNEmb
 from engine.data.errors import DataError
 from engine.data.item_embeddings import write_item_embeddings
-from tests.baselines.toy import SESSION_TIMES, make_split
+from engine.embedding_recs.llmseqsim import POOLINGS, LLMSeqSim, pooling_weights
+from engine.embedding_recs.sknn_emb import SKNNEmb
+from engine.recommender import Ragged
+from tests.toy import SESSION_TIMES, make_split
 
 TABLE = np.array([[0, 0], [1, 0], [0, 1], [1, 1], [-1, 0], [0, -1], [2, 1]], dtype=np.float32)
 

@@ -10,14 +10,15 @@ import pytest
 from configs.hybrid_sequential import get_config as hybrid_config
 from configs.llm2sasrec import get_config as llm2sasrec_config
 from configs.llmseqsim import get_config as llmseqsim_config
-from engine.baselines.evaluate import evaluate
-from engine.baselines.llmseqsim import LLMSeqSim
-from engine.baselines.neural import NeuralRun
-from engine.baselines.run import build_recommender, fit_and_evaluate
 from engine.data.item_embeddings import write_item_embeddings
 from engine.data.sources import load_dataset
 from engine.data.splits import make_split
+from engine.embedding_recs.llmseqsim import LLMSeqSim
+from engine.eval.host_ranking import evaluate
 from engine.eval.metrics import metrics_from_ranks
+from engine.neural_recommender import NeuralRun
+from engine.runner import run_experiment
+from engine.runner.registry import build_recommender
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +39,7 @@ def test_llmseqsim_run_writes_results(tiny, tmp_path):
     cache, _, _, artifact = tiny
     config = llmseqsim_config("tiny")
     config.data.cache_dir, config.model.embeddings, config.model.pooling = cache, artifact, "harmonic"
-    results = fit_and_evaluate(config, tmp_path / "run")
+    results = run_experiment(config, tmp_path / "run")
     saved = json.loads((tmp_path / "run" / "results.json").read_text())
     assert saved["model"] == "llmseqsim" and 0 <= saved["test"]["NDCG@10"] <= 1
     assert results["valid"]["HR@20"] >= 0
@@ -48,13 +49,12 @@ def test_llmseqsim_run_writes_results(tiny, tmp_path):
 
 
 def test_llm2sasrec_run_restored_as_a_scorer_and_hybrid(tiny, tmp_path):
-    from engine.train.trainer import train
 
     cache, dataset, split, artifact = tiny
     config = llm2sasrec_config("tiny")
     config.data.cache_dir, config.model.item_init = cache, artifact
     config.train.max_steps, config.train.length_buckets, config.model.max_len = 20, (20,), 20
-    results = train(config, tmp_path / "llm2sasrec")
+    results = run_experiment(config, tmp_path / "llm2sasrec")
     assert results["valid"]["NDCG@10"] > 0.005
 
     # The restored best checkpoint scores the validation prompts as the trainer's evaluation did.
@@ -84,5 +84,5 @@ def test_other_text_embedding_configs_run(module, tiny, tmp_path):
     cache, _, _, artifact = tiny
     config = importlib.import_module(f"configs.{module}").get_config("tiny")
     config.data.cache_dir, config.model.embeddings = cache, artifact
-    results = fit_and_evaluate(config, tmp_path / module)
+    results = run_experiment(config, tmp_path / module)
     assert results["model"] == config.model.name and 0 <= results["test"]["NDCG@10"] <= 1

@@ -1,4 +1,4 @@
-"""SKNN and its variants on the toy split (tests/baselines/toy.py), every score worked out by hand.
+"""SKNN and its variants on the toy split (tests/toy.py), every score worked out by hand.
 
 Training sessions (time): S1 [1,2,3] (10), S2 [2,3,4] (20), S3 [1,4,5] (30), S4 [5,6] (40), S5 [3,5,6] (50).
 Prompt [1, 3]. Binary cosine with the prompt: S1 2/sqrt(2*3) = 0.8165; S2, S3, S5 1/sqrt(6) = 0.4082;
@@ -8,8 +8,9 @@ S4 shares nothing. Equal similarities prefer the more recent session.
 import numpy as np
 import pytest
 
-from engine.baselines import SFSKNN, SKNN, SSKNN, VSKNN, Ragged, SessionKNN
-from tests.baselines.toy import PROMPT, SESSION_TIMES, make_split
+from engine.neighbors import SFSKNN, SKNN, SSKNN, VSKNN, SessionKNN
+from engine.recommender import Ragged
+from tests.toy import PROMPT, SESSION_TIMES, make_split
 
 A, B = 2 / np.sqrt(6), 1 / np.sqrt(6)  # 0.8165, 0.4082
 

@@ -56,6 +56,9 @@ class SessionKNN(Recommender):
     transition_filter: SF-SKNN's filter. seed: random sampling only."""
 
     name = "SKNN"
+    options = ("k", "sample_size", "sampling", "similarity", "decay", "sequence_weighting", "transition_filter",
+               "seed")
+    uses_session_times = True
 
     def __init__(self, k: int = 100, sample_size: int | None = 500, sampling: str = "recent",
                  similarity: str = "cosine", decay: str = "same", sequence_weighting: bool = False,
@@ -196,6 +199,7 @@ class SKNN(SessionKNN):
 
 class VSKNN(SessionKNN):
     name = "V-SKNN"
+    options = ("k", "sample_size", "sampling", "similarity", "decay", "seed")
 
     def __init__(self, k: int = 100, sample_size: int | None = 500, sampling: str = "recent",
                  similarity: str = "dot", decay: str = "linear", seed: int = 0):
@@ -204,6 +208,7 @@ class VSKNN(SessionKNN):
 
 class SSKNN(SessionKNN):
     name = "S-SKNN"
+    options = ("k", "sample_size", "sampling", "similarity", "seed")
 
     def __init__(self, k: int = 100, sample_size: int | None = 500, sampling: str = "recent",
                  similarity: str = "cosine", seed: int = 0):
@@ -212,6 +217,7 @@ class SSKNN(SessionKNN):
 
 class SFSKNN(SessionKNN):
     name = "SF-SKNN"
+    options = ("k", "sample_size", "sampling", "similarity", "seed")
 
     def __init__(self, k: int = 100, sample_size: int | None = 500, sampling: str = "recent",
                  similarity: str = "cosine", seed: int = 0):

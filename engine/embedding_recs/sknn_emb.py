@@ -3,10 +3,10 @@ comes from pooled item text embeddings instead of shared items:
 
     score(i, S) = sum over S' in N(S) of sim(e_S', e_S) * 1[i in S']
 
-e_S and e_S' are pooled with LLMSeqSim's schemes (engine.baselines.llmseqsim.POOLINGS), one scheme for the
+e_S and e_S' are pooled with LLMSeqSim's schemes (engine.embedding_recs.llmseqsim.POOLINGS), one scheme for the
 training sessions (`session_pooling`) and another for the prompt (`prompt_pooling`), as in the paper.
 
-Neighbourhood N(S), as in the authors' code and in engine.baselines.sknn: the candidate sessions share at
+Neighbourhood N(S), as in the authors' code and in engine.neighbors.sknn: the candidate sessions share at
 least one item with the prompt (`candidates='shared'`; 'all' drops this requirement), `sample_size` of them
 are kept (the most recent, or a random sample), and of those the `k` most similar by embedding (ties: the
 more recent, i.e. the session listed first). Neighbours with similarity <= 0 are dropped, as in SKNN, so a
@@ -18,7 +18,9 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from engine.baselines.llmseqsim import (
+from engine.data.item_embeddings import load_item_embeddings
+from engine.data.splits import Split
+from engine.embedding_recs.llmseqsim import (
     POOLINGS,
     SIMILARITIES,
     check_choice,
@@ -27,9 +29,7 @@ from engine.baselines.llmseqsim import (
     similarities,
     unit_rows,
 )
-from engine.baselines.sknn import SessionKNN, _top_per_row
-from engine.data.item_embeddings import load_item_embeddings
-from engine.data.splits import Split
+from engine.neighbors.sknn import SessionKNN, _top_per_row
 from engine.recommender import Ragged, train_sessions
 
 CANDIDATES = ("shared", "all")

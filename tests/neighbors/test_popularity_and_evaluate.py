@@ -4,9 +4,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from engine.baselines import MostPopular, Ragged, evaluate, prompt_items, ranks_from_scores, train_item_counts
+from engine.eval.host_ranking import evaluate, ranks_from_scores
 from engine.eval.ranking import target_ranks
-from tests.baselines.toy import PROMPT, make_split
+from engine.neighbors import MostPopular
+from engine.recommender import Ragged, prompt_items, train_item_counts
+from tests.toy import PROMPT, make_split
 
 # Training counts of items 1..6 in the toy sessions: 1:2, 2:2, 3:3, 4:2, 5:3, 6:2.
 COUNTS = [0, 2, 2, 3, 2, 3, 2]

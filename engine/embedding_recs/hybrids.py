@@ -3,7 +3,7 @@
 LLMSeqSim & Sequential (Section 6.1, `PopularitySwitch`): a prompt whose last item is unpopular (training
 count < cut-off) is answered by LLMSeqSim, any other prompt by a sequential model (LLM2BERT4Rec,
 LLM2SASRec, SKNN_EMB, ...: anything with the Recommender `scores(prompts)` shape; a trained neural run
-directory through engine.baselines.neural.NeuralRun).
+directory through engine.neural_recommender.NeuralRun, see `from_config`).
 
 LLMSeqSim & Popularity (Section 6.2, `PopularityFloor`): LLMSeqSim does not recommend obscure items:
 every item with training count < cut-off is ranked below every other item (their order among themselves
@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.baselines.evaluate import evaluate, ranks_from_scores
 from engine.data.splits import Split
+from engine.eval.host_ranking import evaluate, ranks_from_scores
 from engine.eval.metrics import metrics_from_ranks
 from engine.recommender import Ragged, Recommender, block_rows, gather_ranges, prompt_items, train_item_counts
 
@@ -28,7 +28,7 @@ DEFAULT_QUANTILES = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.9
 
 
 def _similarity_from_config(config, dataset):
-    from engine.baselines.llmseqsim import LLMSeqSim
+    from engine.embedding_recs.llmseqsim import LLMSeqSim
     return LLMSeqSim.from_config(config, dataset)
 
 
@@ -112,16 +112,18 @@ class PopularitySwitch(_CutoffHybrid):
         self.sequential = sequential
 
     @classmethod
-    def from_config(cls, config, dataset=None) -> PopularitySwitch:
-        """model.sequential_run: a trained neural run directory (LLM2BERT4Rec, ...); '' = SKNN_EMB on the
-        same embeddings (the paper's other choice) with its default neighbourhood."""
+    def from_config(cls, config, dataset=None, sequential=None) -> PopularitySwitch:
+        """model.sequential_run: a trained neural run directory (LLM2BERT4Rec, ...), which the caller restores
+        as `sequential` (engine.runner.registry passes engine.neural_recommender.NeuralRun: neural runs live in
+        a layer above this one); '' = SKNN_EMB on the same embeddings (the paper's other choice) with its
+        default neighbourhood."""
         m = config.model
-        if m.sequential_run:
-            from engine.baselines.neural import NeuralRun
-            sequential = NeuralRun(m.sequential_run)
-        else:
-            from engine.baselines.llmseqsim import dataset_identity
-            from engine.baselines.sknn_emb import SKNNEmb
+        if m.sequential_run and sequential is None:
+            raise ValueError(f"model.sequential_run={m.sequential_run!r}: build this model through "
+                             "engine.runner.registry.build_recommender, which restores the trained run")
+        if sequential is None:
+            from engine.embedding_recs.llmseqsim import dataset_identity
+            from engine.embedding_recs.sknn_emb import SKNNEmb
             sequential = SKNNEmb(m.embeddings, seed=config.seed, **dataset_identity(config, dataset))
         return cls(_similarity_from_config(config, dataset), sequential, **_common_from_config(config))
 
