@@ -77,12 +77,19 @@ def read_text(path: PathLike, encoding: str = "utf-8") -> str:
     except (OSError, EOFError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
         raise DataError(f"{path}: cannot read file ({e})") from e
     try:
-        return data.decode(encoding)
+        text = data.decode(encoding)
     except UnicodeDecodeError as e:
         line = data.count(b"\n", 0, e.start) + 1
         raise DataError(
             f"{path}:{line}: bytes are not valid {encoding} ({e.reason}, byte {e.start} of the file)"
         ) from None
+    # A NUL is valid UTF-8 and the csv module accepts it inside a field, so without this check a
+    # corrupt or binary file silently becomes new users and items ("12\x00" is not "12").
+    nul = text.find("\0")
+    if nul >= 0:
+        line = text.count("\n", 0, nul) + 1
+        raise DataError(f"{path}:{line}: NUL byte in the text; the file is binary or corrupt")
+    return text
 
 
 def _lines(text: str) -> tuple[list[str], Sequence[int]]:
@@ -288,6 +295,7 @@ def _read_tsv(path, columns: Sequence[str]) -> tuple[list[list[str]], list[int],
     if not lines:
         raise DataError(f"{path}: empty file, expected a header with {', '.join(columns)}")
     header = lines[0].split("\t")
+    _check_unique_header(f"{path}:{numbers[0]}", [name.strip() for name in header])
     index = {name.strip(): k for k, name in enumerate(header)}
     for name in columns:
         if name not in index:
@@ -354,14 +362,37 @@ def table_kind(path: PathLike) -> str:
     raise DataError(f"{path}: unknown table format; use .csv, .tsv, .jsonl (optionally .gz) or .parquet")
 
 
-def _read_delimited(path, columns: Sequence[str] | None, sep: str) -> tuple[dict[str, list[str]], list[int]]:
-    """Columns (None = all) of a CSV/TSV with a header (csv module quoting), and each row's line number."""
+def _check_unique_header(where: str, header: Sequence[str]) -> None:
+    """A column named twice would be read from one of its copies only, silently; refuse it."""
+    seen: dict[str, int] = {}
+    for k, name in enumerate(header):
+        if name in seen:
+            raise DataError(f"{where}: column {name!r} appears twice in the header (fields {seen[name] + 1} and {k + 1})")
+        seen[name] = k
+
+
+def _unclosed_quote(path, start: int, end: int) -> DataError:
+    return DataError(f"{path}:{start}: unbalanced quote: the quoted field opened on this line is not closed "
+                     f"before line {end}")
+
+
+def _read_delimited(path, columns: Sequence[str] | None, sep: str,
+                    single_line: Sequence[str] = ()) -> tuple[dict[str, list[str]], list[int]]:
+    """Columns (None = all) of a CSV/TSV with a header (csv module quoting), and the line each row starts on.
+
+    A quoted field may span lines (item descriptions), so an unbalanced quote swallows every line up to the
+    next quote character; the parser then fails, or returns a row of the wrong width, far below the real
+    error. Rows are therefore numbered by the line they start on, and a row spanning lines that fails is
+    reported as an unbalanced quote at its first line. Columns in `single_line` (ids, times, ratings) can
+    never hold a line break, so a value with one is the same error even when the row's width is right."""
     reader = csv.reader(io.StringIO(read_text(path, "utf-8-sig"), newline=""), delimiter=sep)
+    start = 1
     try:
         header = next(reader, None)
         if header is None:
             raise DataError(f"{path}: empty file, expected a header with {', '.join(columns)}")
         header = [name.strip() for name in header]
+        _check_unique_header(f"{path}:{reader.line_num}", header)
         columns = header if columns is None else columns
         for name in columns:
             if name not in header:
@@ -369,15 +400,23 @@ def _read_delimited(path, columns: Sequence[str] | None, sep: str) -> tuple[dict
         picks = [header.index(name) for name in columns]
         values: dict[str, list[str]] = {name: [] for name in columns}
         numbers = []
+        start = reader.line_num + 1
         for row in reader:
+            first, start = start, reader.line_num + 1
             if not row or not any(cell.strip() for cell in row):
                 continue
             if len(row) != len(header):
-                raise DataError(f"{path}:{reader.line_num}: expected {len(header)} fields, got {len(row)}")
+                if reader.line_num > first:
+                    raise _unclosed_quote(path, first, reader.line_num)
+                raise DataError(f"{path}:{first}: expected {len(header)} fields, got {len(row)}")
             for name, k in zip(columns, picks):
                 values[name].append(row[k])
-            numbers.append(reader.line_num)
+            if reader.line_num > first and any("\n" in row[header.index(name)] for name in single_line):
+                raise _unclosed_quote(path, first, reader.line_num)
+            numbers.append(first)
     except csv.Error as e:
+        if reader.line_num > start:
+            raise _unclosed_quote(path, start, reader.line_num) from None
         raise DataError(f"{path}:{reader.line_num}: {e}") from None
     return values, numbers
 
@@ -400,6 +439,7 @@ def _read_parquet(path, columns: Sequence[str]):
         names = pq.read_schema(path).names
     except Exception as e:  # pyarrow raises its own ArrowInvalid / OSError subclasses
         raise DataError(f"{path}: not a readable Parquet file ({e})") from e
+    _check_unique_header(str(path), names)
     for name in columns:
         if name not in names:
             raise DataError(f"{path}: column {name!r} not found (columns: {', '.join(names)})")
@@ -414,7 +454,11 @@ def _arrow_strings(path, column, name) -> np.ndarray:
     if column.null_count:
         first = pc.index(pc.is_null(column), True).as_py()
         raise DataError(f"{path}: row {first + 1}: column {name!r} is empty")
-    return np.asarray(column.cast(pa.string()).to_pylist(), dtype=str)
+    values = column.cast(pa.string()).to_pylist()
+    bad = next((k for k, v in enumerate(values) if "\0" in v), None)  # numpy's str arrays drop trailing NULs
+    if bad is not None:
+        raise DataError(f"{path}: row {bad + 1}: column {name!r} holds a NUL byte; the file is corrupt")
+    return np.asarray(values, dtype=str)
 
 
 def _arrow_timestamps(path, column, name) -> np.ndarray:
@@ -465,7 +509,7 @@ def read_table(path: PathLike, *, user_col: str, item_col: str, time_col: str = 
             ratings = _floats(path, values, None, "rating")
         numbers = None
     else:
-        values, numbers = _read_delimited(path, columns, "," if kind == "csv" else "\t")
+        values, numbers = _read_delimited(path, columns, "," if kind == "csv" else "\t", single_line=columns)
         users = np.array([v.strip() for v in values[user_col]], dtype=str)
         items = np.array([v.strip() for v in values[item_col]], dtype=str)
         for name, column in ((user_col, users), (item_col, items)):
