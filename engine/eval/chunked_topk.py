@@ -7,8 +7,9 @@ top-k is merged with the chunk's own `lax.top_k`. Memory is O(B × chunk + B × 
 evaluate in the same footprint as 10^4.
 
 Semantics match `target_ranks` exactly: the padding item 0 never counts, items in `history` are
-masked (the target itself is never counted against itself, also when it is in the history), and
-ties do not count against the target. The top-k list is what a recommender would show: padding
+masked (the target itself is never counted against itself, also when it is in the history),
+ties do not count against the target, an eligible NaN score counts above it and a NaN or ±inf target
+score gets the worst rank N. The top-k list is what a recommender would show: padding
 and history masked (the target too, if it was seen), no target knowledge.
 """
 
@@ -75,7 +76,7 @@ def chunked_target_ranks(hidden, table, targets, history=None, bias=None, *, k: 
             eligible = eligible & ~_history_mask(history, first_item, width)
         # The target's own column is excluded explicitly: its score here and `target_score` come from
         # different matmuls and need not agree to the last bit.
-        beats = (scores > target_score[:, None]) & eligible & (items[None, :] != targets[:, None])
+        beats = ((scores > target_score[:, None]) | jnp.isnan(scores)) & eligible & (items[None, :] != targets[:, None])
         ranks = ranks + jnp.sum(beats, axis=1, dtype=jnp.int32)
         if k:
             chunk_scores, chunk_pos = lax.top_k(jnp.where(eligible, scores, -jnp.inf), min(k, width))
@@ -88,6 +89,7 @@ def chunked_target_ranks(hidden, table, targets, history=None, bias=None, *, k: 
     init = (jnp.zeros((batch,), jnp.int32), jnp.full((batch, k), -jnp.inf, jnp.float32),
             jnp.zeros((batch, k), jnp.int32))
     (ranks, best_scores, best_items), _ = lax.scan(step, init, jnp.arange(chunks))
+    ranks = jnp.where(jnp.isfinite(target_score), ranks, num_items).astype(jnp.int32)
     return ChunkedRanking(ranks, best_scores, best_items)
 
 

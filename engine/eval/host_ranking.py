@@ -6,6 +6,8 @@ ties. target_ranks counts only strictly higher scores, which is exact for contin
 flatters score functions with plateaus: a kNN model gives most items a score of 0, and counting a
 zero-scored target ahead of every other zero-scored item would credit hits the model never made. So
 ties are counted against the target by default ('pessimistic'); 'optimistic' reproduces target_ranks.
+A NaN score is an error here (a host recommender must score every item), and a target scored ±inf
+gets the worst rank N, as in target_ranks.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ def ranks_from_scores(scores: np.ndarray, targets: np.ndarray, history: Ragged |
     ranks = np.sum(scores > target_score, axis=1)
     if ties == "pessimistic":
         ranks += np.sum((scores == target_score) & np.isfinite(scores), axis=1)
-    return ranks
+    return np.where(np.isfinite(target_score[:, 0]), ranks, scores.shape[1] - 1)
 
 
 def evaluate(model, split: Split, prompts: Prompts, ks=DEFAULT_KS, *, mask_history: bool = True,

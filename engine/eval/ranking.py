@@ -2,7 +2,12 @@
 
 Scores for every item are computed in batches; items the user has already interacted with are
 masked (configurable), except the target itself; the rank of the target is the number of items
-scored strictly higher. Only ranks (one integer per prompt) come back to the host."""
+scored strictly higher. Only ranks (one integer per prompt) come back to the host.
+
+Non-finite scores never flatter a model: "strictly higher" is false for every comparison with NaN, so a
+diverged model (all scores NaN) would rank every target first and report HR = NDCG = 1. A target whose
+score is NaN or ±inf therefore gets the worst rank, N (behind every item), and an unmasked NaN competitor
+counts as scored above the target."""
 
 from __future__ import annotations
 
@@ -25,7 +30,13 @@ def target_ranks(scores: jax.Array, targets: jax.Array, history: jax.Array | Non
     if history is not None:
         rows = jnp.arange(scores.shape[0])[:, None]
         scores = scores.at[rows, history].set(-jnp.inf)
-    return jnp.sum(scores > target_score, axis=1)
+    ranks = jnp.sum((scores > target_score) | jnp.isnan(scores), axis=1)
+    return worst_if_not_finite(ranks, target_score[:, 0], scores.shape[1] - 1)
+
+
+def worst_if_not_finite(ranks: jax.Array, target_score: jax.Array, num_items: int) -> jax.Array:
+    """ranks [B] with every prompt whose target score is NaN or ±inf moved to the worst rank, num_items."""
+    return jnp.where(jnp.isfinite(target_score), ranks, num_items).astype(ranks.dtype)
 
 
 def make_rank_fn(score_fn: Callable, mask_history: bool, sharding):

@@ -82,16 +82,17 @@ def _first_occurrence(keys: np.ndarray) -> np.ndarray:
 
 def candidate_ranks(scores: np.ndarray, targets, negatives: np.ndarray, ties: str = "pessimistic") -> np.ndarray:
     """0-based rank of each target among itself and its negatives (ties count against it unless
-    ties='optimistic', as in engine.eval.host_ranking)."""
+    ties='optimistic', as in engine.eval.host_ranking). A NaN negative counts above the target, and a
+    target scored NaN or ±inf is ranked last: a diverged model must never look perfect."""
     if ties not in ("pessimistic", "optimistic"):
         raise ValueError(f"eval.ties={ties!r} must be 'pessimistic' or 'optimistic'")
     scores = np.asarray(scores, dtype=np.float64)
     target_score = np.take_along_axis(scores, np.asarray(targets, dtype=np.int64)[:, None], axis=1)
     negative_scores = np.take_along_axis(scores, negatives, axis=1)
-    ranks = np.sum(negative_scores > target_score, axis=1)
+    ranks = np.sum((negative_scores > target_score) | np.isnan(negative_scores), axis=1)
     if ties == "pessimistic":
         ranks += np.sum(negative_scores == target_score, axis=1)
-    return ranks
+    return np.where(np.isfinite(target_score[:, 0]), ranks, negatives.shape[1])
 
 
 def evaluate_sampled(model, split: Split, prompts: Prompts, num_negatives: int = 50, strategy: str = "uniform",
