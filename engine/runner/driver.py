@@ -24,6 +24,7 @@ import jax
 import ml_collections
 import numpy as np
 
+from engine.config_checks import check_values
 from engine.data.sources import load_dataset
 from engine.data.splits import Split, split_from_config
 from engine.eval.extras import add_extras, check_eval_config, wants_extras
@@ -56,6 +57,7 @@ def run_experiment(config: ml_collections.ConfigDict, workdir, *, splits=("valid
     """Train or fit the model config.model.name names in `workdir`, evaluate it on `splits` and write the run
     directory; returns results.json's contents. on_step / on_validate: the trainer's hooks (neural only)."""
     workdir = pathlib.Path(workdir)
+    check_values(config)
     if is_neural(config.model.name):
         fitted = _trained(config, workdir, on_step, on_validate)
     else:
