@@ -2,11 +2,11 @@
 non-neural recommender (configs/popularity.py, configs/sknn.py: model.name in engine.runner.registry.NON_NEURAL)
 and evaluate it (engine.runner.driver); both write config.json, metrics.jsonl and results.json to --workdir.
 
-    python -m launch.train --config configs/sasrec.py:ml-1m --workdir runs/sasrec-ml-1m \
-        [--config.seed=1 --config.train.batch_size=256 ...]
+    python -m launch.train --config configs/sasrec.py:ml-1m --workdir runs/sasrec-ml-1m [--config.seed=1 ...]
     python -m launch.train --config configs/sknn.py:ml-1m --workdir runs/sknn-ml-1m [--config.model.k=50]
 
-Re-running with the same --workdir resumes from its last checkpoint."""
+Re-running with the same --workdir resumes from its last checkpoint. --help lists the presets and every config
+key with its default (--config_help prints only that)."""
 
 from absl import app, flags
 from ml_collections import config_flags
@@ -14,6 +14,8 @@ from ml_collections import config_flags
 config_flags.DEFINE_config_file("config", None, "Config file and preset, e.g. configs/sasrec.py:ml-1m.",
                                 lock_config=True)
 flags.DEFINE_string("workdir", None, "Run directory (created; resumed if it holds a checkpoint).")
+flags.DEFINE_bool("config_help", False, "Print the presets of --config (default configs/sasrec.py) and every config "
+                  "key with its default, then exit.")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -27,4 +29,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    from launch.config_cli import parse_flags
+    app.run(main, flags_parser=parse_flags)
