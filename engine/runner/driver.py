@@ -24,14 +24,15 @@ import jax
 import ml_collections
 import numpy as np
 
-from engine.config_checks import check_values
 from engine.data.sources import load_dataset
 from engine.data.splits import Split, split_from_config
 from engine.eval.extras import add_extras, check_eval_config, wants_extras
 from engine.eval.host_ranking import evaluate
+from engine.eval.split_size import check_split_size
 from engine.neural_recommender import TrainedRecommender
 from engine.recommender import Recommender, gather_ranges
 from engine.run_dir import RunLog, check_config, config_to_dict, write_json_atomic, write_ranks
+from engine.runner.config_checks import check_values
 from engine.runner.registry import build_recommender, is_neural
 from engine.train.restore import restore_best_params
 from engine.train.trainer import train
@@ -94,6 +95,7 @@ def _fit(config, workdir: pathlib.Path) -> Fitted:
     dataset = load_dataset(config.data)
     split = split_from_config(dataset, config.split)
     ks = check_eval_config(config.eval, dataset.num_items)
+    check_split_size(split, ks, config.eval.mask_history)
     model = build_recommender(config, dataset)
     workdir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(workdir / "config.json", config_to_dict(config))

@@ -8,8 +8,8 @@ import pathlib
 import pytest
 
 from configs.common import PRESETS
-from engine.config_checks import check_values
 from engine.runner import run_experiment
+from engine.runner.config_checks import check_values
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
