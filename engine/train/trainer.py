@@ -24,6 +24,7 @@ from flax import nnx
 from tqdm import tqdm
 
 from engine.data.pipeline import TrainBatches
+from engine.eval.split_size import check_split_size
 from engine.run_dir import RunLog, check_config, config_to_dict, write_json_atomic
 from engine.train.checkpoints import RunCheckpoints
 from engine.train.experiment import Experiment, make_optimizer
@@ -109,6 +110,7 @@ def train(config: ml_collections.ConfigDict, workdir, *, on_step: Callable[[int]
 
     # --- Mesh, data, model definition.
     exp = Experiment.create(config)
+    check_split_size(exp.split, exp.ks, config.eval.mask_history, warn=None if is_main else lambda line: None)
     tc = config.train
     buckets = tuple(tc.length_buckets)
     batches = TrainBatches(exp.split, tc.batch_size, config.model.max_len, buckets, config.seed, tc.window_end)
