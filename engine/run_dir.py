@@ -53,6 +53,17 @@ def ranks_path(workdir, split: str) -> pathlib.Path:
     return pathlib.Path(workdir) / f"ranks_{split}.npy"
 
 
+def load_results(run_dirs) -> list[dict]:
+    """results.json of each finished run directory, in order; FileNotFoundError naming an unfinished one."""
+    results = []
+    for d in run_dirs:
+        path = pathlib.Path(d) / "results.json"
+        if not path.exists():
+            raise FileNotFoundError(f"{path} not found: has the run in {d} finished?")
+        results.append(json.loads(path.read_text()))
+    return results
+
+
 def write_ranks(workdir, split: str, ranks: np.ndarray) -> None:
     """ranks_<split>.npy: the 0-based rank of each evaluation prompt's target, in prompt order, so that two
     runs on the same split can be compared prompt by prompt (launch.compare). Process 0 only."""

@@ -25,7 +25,7 @@ LAYERS = (
     ("engine.neighbors", "engine.embedding_recs"),                  # non-neural recommenders
     ("engine.train",),                                              # the trainer of engine.models
     ("engine.neural_recommender",),                                 # a trained model as a Recommender
-    ("engine.runner", "engine.report"),                               # the run driver and registry; result tables
+    ("engine.runner", "engine.report", "engine.benchmark"),           # run driver, registry; result tables; benchmarks
     ("llm", "llm.prompts", "llm.stages"),                           # the text side (engine never imports it)
     ("launch", "configs"),                                          # entry points and configs
 )

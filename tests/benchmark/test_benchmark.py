@@ -1,4 +1,5 @@
-"""launch.benchmark: the measurement runs and its figures are consistent (no timing assertions)."""
+"""engine.benchmark (behind launch.benchmark): the measurements run and their figures are consistent (no timing
+assertions)."""
 
 import json
 
@@ -6,7 +7,7 @@ import numpy as np
 import pytest
 
 from configs.sasrec import get_config
-from launch import benchmark
+from engine import benchmark
 
 
 @pytest.fixture(scope="module")
