@@ -37,7 +37,7 @@ RULES = {
     "data.item_core": _integer(0),
     "data.min_rating": _number(-math.inf),
     "train.batch_size": _integer(1),
-    "train.learning_rate": _number(0, low_open=True),
+    "train.learning_rate": _number(0),  # 0 is allowed: a frozen model (tests use it)
     "train.warmup_steps": _integer(0),
     "train.decay_steps": _integer(0),
     "train.num_epochs": _integer(1),

@@ -29,7 +29,7 @@ def train(*args):
     (["--config", "configs/sasrec.py:tiny", "--config.train.batch_size=many"],
      "error: flag --config.train.batch_size=many: invalid literal for int() with base 10: 'many'"),
     (["--config", "configs/sasrec.py:tiny", "--config.train.learning_rate=nan"],
-     "error: config key train.learning_rate=nan must be a finite number > 0"),
+     "error: config key train.learning_rate=nan must be a finite number >= 0"),
 ])
 def test_one_line_error(tmp_path, args, line):
     proc = train(*args, "--workdir", str(tmp_path / "run"))

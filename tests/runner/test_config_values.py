@@ -15,8 +15,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("key,value,message", [
-    ("train.learning_rate", -1e-3, "config key train.learning_rate=-0.001 must be a finite number > 0"),
-    ("train.learning_rate", math.nan, "config key train.learning_rate=nan must be a finite number > 0"),
+    ("train.learning_rate", -1e-3, "config key train.learning_rate=-0.001 must be a finite number >= 0"),
+    ("train.learning_rate", math.nan, "config key train.learning_rate=nan must be a finite number >= 0"),
     ("model.dropout", 1.0, "config key model.dropout=1.0 must be a finite number in [0, 1)"),
     ("train.batch_size", 0, "config key train.batch_size=0 must be an integer >= 1"),
     ("model.max_len", 0, "config key model.max_len=0 must be an integer >= 1"),
