@@ -16,6 +16,13 @@ import numpy as np
 
 # Keys that define the experiment: a workdir holding a checkpoint must agree on all of them.
 IDENTITY_KEYS = ("seed", "data", "split", "model", "train.batch_size", "train.length_buckets", "train.loss")
+# Keys a re-run may change without changing what already ran: where files live, logging and retention, how
+# far to train (a longer run continues the same one), and evaluation, which every run of a trained model
+# redoes; except eval.select_metric, which chose the checkpoints already kept. Any other key (the learning
+# rate, the schedule, ...) is recorded as a change at the step training resumes from, and refused when the
+# run would not train again. `changes` is that record inside config.json.
+FREE_KEYS = ("data.root", "data.cache_dir", "train.max_steps", "train.num_epochs", "train.patience",
+             "train.log_every", "train.prefetch", "train.keep_last", "eval", "changes")
 
 
 def write_atomic(path, mode: str, write) -> None:
@@ -77,17 +84,72 @@ def config_to_dict(config: ml_collections.ConfigDict) -> dict:
     return json.loads(config.to_json())
 
 
+def read_json(path: pathlib.Path, what: str = "run file") -> dict:
+    """A JSON file of a run directory; a damaged one (a truncated write, an edit) is one line naming it."""
+    try:
+        return json.loads(pathlib.Path(path).read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}:{e.lineno}: this {what} is not valid JSON ({e.msg}); it is damaged: restore it "
+                         "from a copy, or use a new --workdir") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: this {what} is not text; it is damaged: restore it from a copy, or use a "
+                         "new --workdir") from None
+
+
+def has_progress(workdir) -> bool:
+    """Whether a run directory holds anything a run produced: a checkpoint or results.json. One without (a
+    run that failed before its first checkpoint) can be replaced by a run with another config."""
+    workdir = pathlib.Path(workdir)
+    steps = [p for kind in ("last", "best") for p in (workdir / "checkpoints" / kind).glob("*") if p.name.isdigit()]
+    return bool(steps) or (workdir / "results.json").exists()
+
+
+def _matches(key: str, prefixes) -> bool:
+    return any(key == p or key.startswith(p + ".") for p in prefixes)
+
+
+def changed_keys(workdir, config: ml_collections.ConfigDict, free=FREE_KEYS) -> dict[str, tuple]:
+    """{key: (saved, now)} for the keys outside `free` where config.json of `workdir` and `config` differ.
+    A key missing from the saved config was added to the code after the run started (with a default that
+    reproduces the old behaviour), so it is no difference."""
+    saved = _flatten(read_json(pathlib.Path(workdir) / "config.json", "config"))
+    current = _flatten(config_to_dict(config))
+    return {k: (saved[k], current.get(k)) for k in sorted(saved)
+            if not _matches(k, free) and saved[k] != current.get(k)}
+
+
+def config_changes(workdir, config: ml_collections.ConfigDict, step: int, will_train: bool) -> list[dict]:
+    """The `changes` record for config.json when a run resumes at `step` with keys that differ from the saved
+    ones (beyond IDENTITY_KEYS, which check_config refuses, and FREE_KEYS). A run that would not train again
+    (finished, or stopped early) refuses them: its weights were trained with the saved values."""
+    path = pathlib.Path(workdir) / "config.json"
+    if not path.exists() or not has_progress(workdir):
+        return []
+    differ = changed_keys(workdir, config)
+    history = list(read_json(path, "config").get("changes", []))
+    if differ and not will_train:
+        detail = "; ".join(f"{k}: saved {a!r}, now {b!r}" for k, (a, b) in differ.items())
+        raise ValueError(f"{path}: this run has finished training at step {step}, so a change would not apply to "
+                         f"its weights ({detail}). Use a new --workdir, or raise train.max_steps to continue "
+                         "training with the new value.")
+    for key, (before, after) in differ.items():
+        history.append({"step": step, "key": key, "from": before, "to": after})
+        print(f"{path}: {key} changes from {before!r} to {after!r} at step {step} (recorded in config.json)",
+              flush=True)
+    return history
+
+
 def check_config(workdir: pathlib.Path, config: ml_collections.ConfigDict) -> None:
-    """Refuse to resume a run directory whose saved experiment differs from this config."""
+    """Refuse to resume a run directory whose saved experiment differs from this config. A run directory
+    without a checkpoint or results (a run that failed before its first one) may be replaced."""
     saved_path = workdir / "config.json"
-    if not saved_path.exists():
+    if not saved_path.exists() or not has_progress(workdir):
         return
-    saved = _flatten(json.loads(saved_path.read_text()))
+    saved = _flatten(read_json(saved_path, "config"))
     current = _flatten(config_to_dict(config))
     # A key missing from the saved config was added to the code after the run started (with a default
     # that reproduces the old behaviour), so it is no difference.
-    differ = sorted(k for k in saved
-                    if any(k == p or k.startswith(p + ".") for p in IDENTITY_KEYS) and saved.get(k) != current.get(k))
+    differ = sorted(k for k in saved if _matches(k, IDENTITY_KEYS) and saved.get(k) != current.get(k))
     if differ:
         detail = "; ".join(f"{k}: saved {saved.get(k)!r}, now {current.get(k)!r}" for k in differ[:8])
         raise ValueError(f"{saved_path}: this run directory holds a different experiment ({detail}). "
@@ -128,7 +190,9 @@ def load_config(workdir: pathlib.Path) -> ml_collections.ConfigDict:
     path = pathlib.Path(workdir) / "config.json"
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: is {workdir} a run directory made by launch.train?")
-    return ml_collections.ConfigDict(json.loads(path.read_text()))
+    saved = read_json(path, "config")
+    saved.pop("changes", None)  # the record of keys changed on resume, not a key of the config
+    return ml_collections.ConfigDict(saved)
 
 
 class RunLog:

@@ -15,7 +15,6 @@ both alike.
 from __future__ import annotations
 
 import dataclasses
-import json
 import pathlib
 import time
 from collections.abc import Callable
@@ -31,7 +30,7 @@ from engine.eval.host_ranking import evaluate
 from engine.eval.split_size import check_split_size
 from engine.neural_recommender import TrainedRecommender
 from engine.recommender import Recommender, gather_ranges
-from engine.run_dir import RunLog, check_config, config_to_dict, write_json_atomic, write_ranks
+from engine.run_dir import RunLog, changed_keys, check_config, config_to_dict, read_json, write_json_atomic, write_ranks
 from engine.runner.config_checks import check_values
 from engine.runner.registry import build_recommender, is_neural
 from engine.train.restore import restore_best_params
@@ -80,11 +79,12 @@ def _trained(config, workdir: pathlib.Path, on_step, on_validate) -> Fitted:
 
 
 def _finished(config, workdir: pathlib.Path, splits) -> dict | None:
-    """results.json of a finished non-neural run with these splits (the config checked against it)."""
+    """results.json of a finished non-neural run with these splits (the config checked against it). Fitting
+    has no steps to resume, so a config that differs in any key but where files live is fitted again."""
     check_config(workdir, config)
     results_path = workdir / "results.json"
-    if results_path.exists():
-        done = json.loads(results_path.read_text())
+    if results_path.exists() and not changed_keys(workdir, config, free=("data.root", "data.cache_dir")):
+        done = read_json(results_path, "results file")
         if all(s in done for s in splits):
             return done
     return None

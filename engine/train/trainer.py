@@ -11,6 +11,7 @@ The step loop never pulls a device value to the host except at logging and valid
 from __future__ import annotations
 
 import dataclasses
+import math
 import pathlib
 import statistics
 import time
@@ -25,7 +26,7 @@ from tqdm import tqdm
 
 from engine.data.pipeline import TrainBatches
 from engine.eval.split_size import check_split_size
-from engine.run_dir import RunLog, check_config, config_to_dict, write_json_atomic
+from engine.run_dir import RunLog, check_config, config_changes, config_to_dict, write_json_atomic
 from engine.train.checkpoints import RunCheckpoints
 from engine.train.experiment import Experiment, make_optimizer
 from engine.train.losses import loss_from_config
@@ -73,6 +74,35 @@ def make_train_step(exp: Experiment, optimizer, loss: Callable, compute_dtype: s
         return new_state, {"loss": value, "targets": count, "sequences": sequences}
 
     return jax.jit(train_step, donate_argnums=0)
+
+
+class TrainingDiverged(ValueError):
+    """A non-finite train loss or parameters; the message names the step and how to resume."""
+
+
+@jax.jit
+def _all_finite(params) -> jax.Array:
+    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(params) if jnp.issubdtype(x.dtype, jnp.inexact)]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
+
+
+def diverged(workdir: pathlib.Path, what: str, step: int, good_step: int | None, learning_rate: float):
+    """The one-line error of a diverged run. Validation checks the parameters before saving, so the latest
+    kept checkpoint is finite; a re-run with a smaller rate resumes from it (run_dir.config_changes records
+    the change), or, without one, replaces the run directory."""
+    smaller = f"a smaller --config.train.learning_rate (now {learning_rate:g})"
+    how = (f"the last good checkpoint is step {good_step}: re-run the same command with {smaller} to resume from "
+           "it (the change is recorded in config.json)" if good_step is not None else
+           f"no checkpoint was written before it: re-run the same command with {smaller}")
+    return TrainingDiverged(f"{workdir}: training diverged: {what} at step {step}; {how}")
+
+
+def first_non_finite(fetched: list[dict], last_step: int) -> tuple[int, float] | None:
+    """(step, loss) of the first non-finite loss among the fetched step metrics ending at last_step."""
+    for k, m in enumerate(fetched):
+        if not math.isfinite(float(m["loss"])):
+            return last_step - len(fetched) + k + 1, float(m["loss"])
+    return None
 
 
 def steady_rates(windows: list[tuple[int, float]]) -> list[float]:
@@ -124,9 +154,6 @@ def train(config: ml_collections.ConfigDict, workdir, *, on_step: Callable[[int]
 
     # --- Optimiser and state, created with its sharding (parameters replicated over `data`).
     optimizer = make_optimizer(tc, total_steps)
-    if is_main:  # every config check has passed: record the experiment
-        workdir.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(workdir / "config.json", config_to_dict(config))
     params = exp.init_params()
     state = jax.jit(lambda p: {"params": p, "opt_state": optimizer.init(p), "step": jnp.zeros((), jnp.int32)},
                     out_shardings=exp.replicated)(params)
@@ -139,6 +166,12 @@ def train(config: ml_collections.ConfigDict, workdir, *, on_step: Callable[[int]
     if restored is not None:
         state, progress = restored
     start_step = int(state["step"])
+    # Every config check has passed: record the experiment, with any key changed since the saved config.
+    will_train = start_step < total_steps and progress["bad_evals"] < tc.patience
+    changes = config_changes(workdir, config, start_step, will_train)
+    if is_main:
+        workdir.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(workdir / "config.json", {**config_to_dict(config), **({"changes": changes} if changes else {})})
     log = RunLog(workdir, resume_step=start_step)
 
     # --- Compiled step, one executable per window length, compiled before the clock starts.
@@ -155,8 +188,24 @@ def train(config: ml_collections.ConfigDict, workdir, *, on_step: Callable[[int]
     def put(batch):
         return {k: jax.make_array_from_process_local_data(exp.batch_sharding, v) for k, v in batch.items()}
 
+    def stop_if_diverged(fetched: list[dict], step: int) -> None:
+        """Raise TrainingDiverged for a non-finite loss among `fetched` (or, with fetched=None, non-finite
+        parameters), after closing the checkpoints so the last good one stays readable."""
+        bad = first_non_finite(fetched, step) if fetched is not None else None
+        if fetched is not None and bad is None:
+            return
+        if fetched is None and bool(_all_finite(state["params"])):
+            return
+        what, at = (f"the train loss is {bad[1]}", bad[0]) if bad else ("the parameters are not finite", step)
+        good_step = checkpoints.last.latest_step()
+        bar.close()
+        checkpoints.close()
+        log.close()
+        raise diverged(workdir, what, at, good_step, tc.learning_rate)
+
     def validate(step: int) -> bool:
         """Validation, checkpointing and early stopping; True when training should stop."""
+        stop_if_diverged(None, step)  # nothing non-finite is ever saved
         metrics, _ = exp.evaluate(state["params"], "valid")
         # Wall time spent training up to this validation, summed over resumed sessions (time to quality).
         progress["train_seconds"] = seconds_before + time.perf_counter() - train_start
@@ -199,6 +248,7 @@ def train(config: ml_collections.ConfigDict, workdir, *, on_step: Callable[[int]
 
         if step % tc.log_every == 0 or step == total_steps:
             fetched = jax.device_get(pending)  # the only host sync between validations
+            stop_if_diverged(fetched, step)
             seconds = time.perf_counter() - window_start
             sequences = sum(int(m["sequences"]) for m in fetched)
             targets = sum(int(m["targets"]) for m in fetched)
@@ -214,7 +264,7 @@ def train(config: ml_collections.ConfigDict, workdir, *, on_step: Callable[[int]
 
         if step % eval_every == 0 or step == total_steps:
             if pending:
-                jax.block_until_ready(pending)
+                stop_if_diverged(jax.device_get(pending), step)
             stopped_early = validate(step)
             window_start = time.perf_counter()  # validation time is not step time
     bar.close()
