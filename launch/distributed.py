@@ -7,6 +7,7 @@ Two ways to ask for several processes (anything else, or one process, leaves JAX
       SEQREC_NUM_PROCESSES=N         N > 1
       SEQREC_PROCESS_ID=i            0 <= i < N, different in every process
       SEQREC_LOCAL_DEVICE_IDS=0,1    optional: the local accelerators this process uses (default: all it sees)
+      SEQREC_COORDINATOR_BIND=h:p    optional: where process 0 listens, if not at SEQREC_COORDINATOR's address
 * an srun step of SLURM (launch/slurm_train.sbatch): SLURM_STEP_NUM_TASKS > 1, SLURM_PROCID, and the
   coordinator from SEQREC_COORDINATOR or else the first host of SLURM_STEP_NODELIST on port
   SEQREC_COORDINATOR_PORT (default derived from SLURM_JOB_ID, so all tasks agree without talking).
@@ -15,6 +16,12 @@ JAX's own SLURM detection (`jax.distributed.initialize()` without arguments, jax
 pins each process to the one GPU numbered SLURM_LOCALID, which wastes all GPUs but one with one task per
 node, and names a GPU that does not exist when SLURM already restricted each task to its own GPU
 (--gpus-per-task=1). Here a process uses every device it sees unless SEQREC_LOCAL_DEVICE_IDS says otherwise.
+
+The coordinator (process 0) listens on the coordinator's own host and port only. JAX's default is every
+interface ([::]:port), which exposes an unauthenticated service to whatever network the node is on; the others
+connect to the address they were given, so binding to that address is all they need. Where the coordinator's
+name resolves to another address on its own node than on the others (a hostname mapped to 127.0.1.1 in
+/etc/hosts), set SEQREC_COORDINATOR_BIND to the interface address to listen on.
 """
 
 from __future__ import annotations
@@ -139,11 +146,20 @@ def process_group_from_env(env: Mapping[str, str] | None = None) -> ProcessGroup
         raise ValueError(f"SLURM_NTASKS={env['SLURM_NTASKS']} but this process was not started by srun "
                          "(SLURM_STEP_NUM_TASKS is unset): launch it with srun (see launch/slurm_train.sbatch), "
                          "or set SEQREC_NUM_PROCESSES=1 to train in this single process")
-    stray = [n for n in ("SEQREC_LOCAL_DEVICE_IDS", "SEQREC_COORDINATOR_PORT") if n in env]
+    stray = [n for n in ("SEQREC_LOCAL_DEVICE_IDS", "SEQREC_COORDINATOR_PORT", "SEQREC_COORDINATOR_BIND") if n in env]
     if stray:
         raise ValueError(f"{', '.join(stray)} set, but no multi-process run is configured: set "
                          f"{', '.join(EXPLICIT)} or launch with srun")
     return None
+
+
+def coordinator_bind_address(group: ProcessGroup, env: Mapping[str, str] | None = None) -> str:
+    """Where process 0's coordinator service listens: SEQREC_COORDINATOR_BIND if set, else the coordinator
+    address itself (host and port), never JAX's all-interfaces default."""
+    env = os.environ if env is None else env
+    if env.get("SEQREC_COORDINATOR_BIND"):
+        return _check_coordinator(env["SEQREC_COORDINATOR_BIND"], "SEQREC_COORDINATOR_BIND")
+    return group.coordinator
 
 
 _initialized: ProcessGroup | None = None
@@ -167,6 +183,7 @@ def initialize_from_env(env: Mapping[str, str] | None = None) -> ProcessGroup | 
     jax.distributed.initialize(
         coordinator_address=group.coordinator, num_processes=group.num_processes, process_id=group.process_id,
         local_device_ids=list(group.local_device_ids) if group.local_device_ids is not None else None,
+        coordinator_bind_address=coordinator_bind_address(group, env),
         # The group is fully specified above; JAX must not override it from SLURM/MPI variables.
         cluster_detection_method="deactivate")
     _initialized = group
