@@ -71,6 +71,7 @@ def get_config(preset: str = "ml-100k-cpu") -> ml_collections.ConfigDict:
     c.correct.alpha = 0.05         # fraction of instances with the lowest confidence
     c.correct.num_candidates = 3   # |C|
     c.correct.max_instances = 0    # 0 -> all alpha*n; > 0 caps them (CPU budgets)
+    c.correct.complete_mode = "first"  # complete mismatch: 'first' candidate the LLM relates to, or 'all' of them
     return apply_settings(c, PRESETS[preset], f"LLM4RSR preset {preset!r}") if preset in PRESETS else _unknown(preset)
 
 
@@ -91,8 +92,8 @@ PRESETS = {
                         llm=dict(max_concurrency=64)),
     "beauty-paper": dict(data=DATA_PRESETS["beauty"]["data"], tgd_data=dict(k=10),
                          backbone=dict(config="configs/sasrec.py:beauty"), llm=dict(max_concurrency=64)),
-    "tiny": dict(data=DATA_PRESETS["tiny"]["data"],
-                 tgd_data=dict(k=3, num_test=6, max_partial=12, max_complete=4, min_complete=2),
+    "tiny": dict(data=DATA_PRESETS["tiny"]["data"], instances=dict(max_inputs=3),
+                 tgd_data=dict(k=3, num_test=3, max_partial=12, max_complete=4, min_complete=2),
                  tgd=dict(iterations=1, epochs=2, beam=2, batch_size=3, num_paraphrases=1, memory_edits=1,
                           max_errors=3, ablation=False),
                  backbone=dict(config="configs/sasrec.py:tiny"),

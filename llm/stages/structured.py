@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import json
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -26,6 +27,16 @@ from llm.errors import BadResponse, LLMError, RequestFailed
 # The attempt field of llm.calls.Request is new; until every checkout has it, a retry is keyed by its draw
 # (sample_index), which the cache also keeps apart. Both give each retry its own cache record.
 _HAS_ATTEMPT = "attempt" in inspect.signature(chat_request).parameters
+
+
+_WORD = re.compile(r"[^\W\d_]{2,}")
+
+
+def meaningful(text: str, min_words: int = 2) -> bool:
+    """Whether a free-text answer says something: at least min_words words of letters (a small model answers
+    "...", "N/A" or "" when it has nothing, or copies a placeholder)."""
+    words = _WORD.findall(text or "")
+    return len(words) >= min_words and " ".join(words).lower() not in ("n a", "none", "nothing")
 
 
 class Invalid(ValueError):
@@ -78,16 +89,20 @@ def classify(result, validate: Callable[[Any], Any]) -> tuple[Any, str | None, s
 
 
 def ask_json(ctx, prompts: Sequence, *, schema: dict, validate: Callable[[Any], Any], max_tokens: int,
-             max_attempts: int = 3, retry_temperature: float = 0.7, failure_prefix: str = "") -> list[Outcome]:
+             max_attempts: int = 3, retry_temperature: float = 0.7, failure_prefix: str = "",
+             first_attempt: int = 0) -> list[Outcome]:
     """Ask every prompt (a chat message list or a user string) for JSON matching `schema`, then `validate` it;
     retry the failed ones up to max_attempts in all. Counts the final failures in ctx.failures as
-    `<failure_prefix><kind>`; a server that stays unavailable raises (nothing can be answered then)."""
+    `<failure_prefix><kind>`; a server that stays unavailable raises (nothing can be answered then).
+
+    first_attempt > 0 starts with a sampled draw (attempt numbers first_attempt, first_attempt + 1, ...): how a
+    stage asks for several different answers to one prompt (paraphrases), each reproducible from the cache."""
     if max_attempts < 1:
         raise ValueError(f"max_attempts must be >= 1, got {max_attempts}")
     outcomes: list[Outcome | None] = [None] * len(prompts)
     pending = list(range(len(prompts)))
     last: dict[int, tuple] = {}
-    for attempt in range(max_attempts):
+    for attempt in range(first_attempt, first_attempt + max_attempts):
         if not pending:
             break
         requests = [_request(prompts[i], schema, max_tokens, attempt, retry_temperature) for i in pending]
@@ -98,9 +113,9 @@ def ask_json(ctx, prompts: Sequence, *, schema: dict, validate: Callable[[Any], 
                 raise result  # ServerUnavailable after the client's own retries: stop, the cache keeps the rest
             value, kind, text, detail = classify(result, validate)
             if kind is None:
-                outcomes[i] = Outcome(value, None, attempt + 1, text)
+                outcomes[i] = Outcome(value, None, attempt - first_attempt + 1, text)
             elif kind == "context_window":  # the same prompt will not fit next time either
-                outcomes[i] = Outcome(None, kind, attempt + 1, text, detail)
+                outcomes[i] = Outcome(None, kind, attempt - first_attempt + 1, text, detail)
             else:
                 last[i] = (kind, text, detail)
                 still.append(i)

@@ -18,14 +18,14 @@ MOVIES = [
 
 
 def write_dataset(folder, num_users: int = 40, seed: int = 0):
-    """Users mostly stay within one cluster of four movies, with an occasional jump: frequent and rare pairs."""
+    """Users stay within one cluster of four movies but for rare jumps: frequent pairs, and pairs never seen."""
     rng = np.random.default_rng(seed)
     rows = []
     for u in range(num_users):
         cluster = u % 3
         length = int(rng.integers(6, 14))
         for t in range(length):
-            c = cluster if rng.random() < 0.85 else int(rng.integers(0, 3))
+            c = cluster if rng.random() < 0.95 else int(rng.integers(0, 3))
             rows.append(f"u{u},m{4 * c + int(rng.integers(0, 4))},{1000 * u + t}")
     events = folder / "events.csv"
     events.write_text("user,item,timestamp\n" + "\n".join(rows) + "\n")

@@ -1,0 +1,39 @@
+"""LLM4RSR end to end (Sun et al., AAAI 2025), one stage per directory of the run directory:
+
+instances -> item_memory -> tgd_data -> tgd -> confidence (backbone trained if needed) -> correction -> retrain
+
+`run(config, workdir)` runs every stage in order; a finished stage with the same inputs is skipped, and a stage
+killed half-way replays its answers from <workdir>/llm_cache.jsonl, so re-running the command resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+STAGES = ("instances", "item_memory", "tgd_data", "tgd", "confidence", "correction", "retrain")
+
+
+def run(config, workdir, log=print) -> dict:
+    from engine.run_dir import write_json_atomic
+    from llm.stages.llm4rsr import confidence, correction, instances, memory, tgd, tgd_data
+    from llm.stages.stage import LLMSession
+
+    workdir = pathlib.Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(workdir / "config.json", json.loads(config.to_json()))
+    server = {"n_ctx": int(config.llm.n_ctx)}
+    with LLMSession(workdir, config.llm.url, config.llm.model, config.llm.dialect, server_kwargs=server,
+                    max_concurrency=int(config.llm.max_concurrency), timeout=float(config.llm.timeout)) as llm:
+        results = {"instances": instances.run(config, workdir)}
+        results["item_memory"] = memory.run(config, workdir, llm)
+        results["tgd_data"] = tgd_data.run(config, workdir, results["instances"])
+        results["tgd"] = tgd.run(config, workdir, llm, results["tgd_data"], results["item_memory"])
+        results["confidence"] = confidence.run(config, workdir, results["instances"])
+        results["correction"] = correction.run(config, workdir, llm, results["instances"], results["confidence"],
+                                               results["tgd"])
+    costs = {name: r.cost for name, r in results.items()}
+    write_json_atomic(workdir / "cost.json", costs)
+    log(f"LLM4RSR stages done in {workdir}: " + ", ".join(
+        f"{n} ({'skipped' if r.skipped else 'ran'})" for n, r in results.items()))
+    return results

@@ -13,7 +13,7 @@ from engine.run_dir import write_text_atomic
 from llm.prompts.llm4rsr import ITEM_MEMORY
 from llm.stages.llm4rsr.common import dataset_key, item_attributes, item_type, load_data
 from llm.stages.stage import run_stage
-from llm.stages.structured import Invalid, ask_json
+from llm.stages.structured import Invalid, ask_json, meaningful
 
 NAME = "item_memory"
 OUTPUTS = ("memory.jsonl",)
@@ -23,8 +23,8 @@ SCHEMA = {"type": "object", "properties": {"description": {"type": "string", "mi
 
 def _description(answer) -> str:
     text = " ".join(str(answer.get("description", "")).split()) if isinstance(answer, dict) else ""
-    if not text:
-        raise Invalid("empty description", "empty")
+    if not meaningful(text, 3):
+        raise Invalid(f"no description in the answer: {text!r}", "empty")
     return text
 
 

@@ -1,0 +1,146 @@
+"""Stage `confidence`: the backbone's confidence on every LLM4RSR training instance, and its top-|C| candidates.
+
+The backbone is a run directory of launch.train (config backbone.workdir, default <workdir>/backbone). When it
+has no results.json, it is trained there first from backbone.config with the LLM4RSR config's data and split
+(one config drives all). An existing backbone trained on other data or another split is refused, naming the
+differing keys. Its best checkpoint scores each instance's input (the L items, left-padded to the model's
+window) as an evaluation prompt: confidence = the largest softmax probability over the catalogue (padding
+excluded; Ma et al. 2023, as the paper), candidates = the |C| highest-scored items other than the instance's
+input items and original target (the replacement targets of a complete mismatch, §3.4).
+
+Artifact confidence.npz: confidence float32 [n], candidates int32 [n, |C|], target_prob float32 [n].
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import numpy as np
+
+from llm.stages.llm4rsr.common import dataset_key, load_data
+from llm.stages.stage import file_digest, run_stage
+
+NAME = "confidence"
+OUTPUTS = ("confidence.npz",)
+
+
+def backbone_dir(config, workdir) -> pathlib.Path:
+    return pathlib.Path(config.backbone.workdir or pathlib.Path(workdir) / "backbone")
+
+
+def backbone_config(config, overrides=()):
+    """The backbone's config: backbone.config with its overrides, and the LLM4RSR config's data and split."""
+    from engine.runner.config_spec import load_config_spec
+
+    bconfig, _ = load_config_spec(config.backbone.config, tuple(config.backbone.overrides))
+    with bconfig.unlocked():
+        for key, value in config.data.items():
+            bconfig.data[key] = value
+        bconfig.split.protocol = config.split.protocol
+        bconfig.seed = int(config.seed)
+        for token in overrides:
+            from engine.run_dir import apply_override
+            apply_override(bconfig, token)
+    return bconfig
+
+
+def check_backbone(config, path: pathlib.Path) -> None:
+    """A backbone trained on other data or another split cannot rank this dataset's instances."""
+    saved = json.loads((path / "config.json").read_text())
+    ours = {**config.data.to_dict(), "protocol": config.split.protocol}
+    theirs = {**saved.get("data", {}), "protocol": saved.get("split", {}).get("protocol")}
+    differ = sorted(k for k in ours if str(ours[k]) != str(theirs.get(k)))
+    if differ:
+        raise ValueError(f"{path / 'config.json'}: the backbone was trained on other data than this LLM4RSR config "
+                         f"(differing keys: {', '.join(differ)}); set backbone.workdir to a run on the same data, "
+                         f"or leave it empty to train one")
+
+
+def ensure_backbone(config, workdir, overrides=()) -> pathlib.Path:
+    path = backbone_dir(config, workdir)
+    if not (path / "results.json").exists():
+        _run_experiment()(backbone_config(config, overrides), str(path))
+    check_backbone(config, path)
+    return path
+
+
+def _run_experiment():
+    try:  # the trainer's driver has moved during the engine restructure (issue 40)
+        from engine.runner import run_experiment
+    except ImportError:
+        from engine.runner import run_experiment
+    return run_experiment
+
+
+def _restore(path):
+    try:
+        from engine.train.restore import restore_best_params
+    except ImportError:  # before the engine restructure
+        from engine.train.restore import restore_best_params
+    return restore_best_params(path)
+
+
+def score_instances(path, inputs: np.ndarray, targets: np.ndarray, num_candidates: int, batch_size: int = 512):
+    """(confidence, candidates, target_prob) of a restored backbone on instance inputs [n, L]."""
+    import jax
+    import jax.numpy as jnp
+
+    exp, params, _ = _restore(path)
+    max_len = int(exp.config.model.max_len)
+    window = inputs[:, -max_len:] if inputs.shape[1] >= max_len else \
+        np.pad(inputs, ((0, 0), (max_len - inputs.shape[1], 0)))
+
+    @jax.jit
+    def summarise(p, x, t):
+        scores = exp.scores(p, x).astype(jnp.float32).at[:, 0].set(-jnp.inf)
+        log_probs = jax.nn.log_softmax(scores, axis=-1)
+        conf = jnp.exp(jnp.max(log_probs, axis=-1))
+        tprob = jnp.exp(jnp.take_along_axis(log_probs, t[:, None], axis=-1)[:, 0])
+        # Candidates: never an input item or the original target.
+        rows = jnp.arange(x.shape[0])[:, None]
+        masked = scores.at[rows, x].set(-jnp.inf).at[jnp.arange(x.shape[0]), t].set(-jnp.inf)
+        return conf, jax.lax.top_k(masked, num_candidates)[1], tprob
+
+    n = len(inputs)
+    conf, cands, tprob = (np.empty(n, np.float32), np.empty((n, num_candidates), np.int32),
+                          np.empty(n, np.float32))
+    for lo in range(0, n, batch_size):
+        hi = min(lo + batch_size, n)
+        pad = batch_size - (hi - lo)
+        got = summarise(params, jnp.asarray(np.pad(window[lo:hi], ((0, pad), (0, 0)))),
+                        jnp.asarray(np.pad(targets[lo:hi], (0, pad)), jnp.int32))
+        conf[lo:hi], cands[lo:hi], tprob[lo:hi] = (np.asarray(g)[:hi - lo] for g in got)
+    return conf, cands, tprob
+
+
+def run(config, workdir, instances_result, llm=None):
+    from engine.run_dir import write_atomic
+    from llm.stages.llm4rsr import instances as instances_stage
+
+    dataset, _ = load_data(config)
+    path = ensure_backbone(config, workdir)
+    num_candidates = int(config.correct.num_candidates)
+
+    def compute(ctx):
+        table, _ = instances_stage.load(instances_result)
+        conf, cands, tprob = score_instances(path, table.inputs, table.target, num_candidates)
+        write_atomic(ctx.dir / "confidence.npz", "wb",
+                     lambda f: np.savez(f, confidence=conf, candidates=cands, target_prob=tprob))
+        results = json.loads((path / "results.json").read_text())
+        return {"backbone": str(path), "backbone_best_step": results.get("best_step"),
+                "backbone_test": results.get("test"), "mean_confidence": float(conf.mean())}
+
+    inputs = {"dataset": dataset_key(dataset), "instances": instances_result.meta["inputs_digest"],
+              "backbone_results": file_digest(path / "results.json"),
+              "backbone_config": file_digest(path / "config.json"), "num_candidates": num_candidates, "version": 1}
+    return run_stage(workdir, NAME, inputs, compute, OUTPUTS, llm)
+
+
+def load(result, num_instances: int) -> dict[str, np.ndarray]:
+    with np.load(result.path("confidence.npz")) as z:
+        arrays = {k: z[k] for k in z.files}
+    if len(arrays["confidence"]) != num_instances:
+        raise ValueError(f"{result.path('confidence.npz')}: {len(arrays['confidence'])} confidences for "
+                         f"{num_instances} instances; the artifact belongs to another instance table")
+    return arrays

@@ -1,0 +1,161 @@
+"""Stage `correction` (§3.4): the α least confident instances, corrected by the LLM with the TGD-optimised prompt.
+
+For each selected instance the LLM selects the relevant inputs (the optimised IP and memory of stage `tgd`):
+- some but not all inputs relevant -> partial mismatch: the irrelevant inputs are dropped (order kept);
+- every input relevant -> kept as it is;
+- none relevant -> complete mismatch: the backbone's top-|C| candidates (stage `confidence`, never an input or
+  the original target) are tried as new targets, in the backbone's rank order, and the LLM selects relevant
+  inputs again. Our reading of "the updated input and the new target form a corrected instance": the first
+  candidate with at least one relevant input replaces the target, with only its relevant inputs
+  (correct.complete_mode='first', default); 'all' adds one corrected instance per such candidate instead. An
+  instance for which no candidate gets a relevant input is removed (no reliable target is left);
+- an answer that failed after its retries -> the instance is kept unchanged and the failure counted.
+
+Artifacts: instances.npz (the corrected table: the certain instances as they were, then the corrected ones; the
+`instances` stage's layout, so the instance-table trainer reads it as it reads the original), changes.jsonl (one
+record per selected instance: confidence, inputs, target, the decision, the LLM's selections and what changed),
+summary.json (counts by decision, CM/PM ratios by uncertainty percentile set of the selected instances).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+
+from engine.data.instances import Instances, save_instances
+from engine.run_dir import write_json_atomic, write_text_atomic
+from llm.stages.llm4rsr.common import dataset_key, item_names, item_type, load_data
+from llm.stages.llm4rsr.prompt import Items, select
+from llm.stages.stage import run_stage
+
+NAME = "correction"
+OUTPUTS = ("instances.npz", "changes.jsonl", "summary.json")
+MODES = ("first", "all")
+
+
+def select_uncertain(confidence: np.ndarray, alpha: float, cap: int = 0) -> np.ndarray:
+    """Rows of the ceil(alpha * n) lowest-confidence instances (ties by row), lowest first; cap > 0 keeps the
+    lowest `cap` of them."""
+    if not 0 < alpha <= 1:
+        raise ValueError(f"correct.alpha must be in (0, 1], got {alpha}")
+    count = math.ceil(alpha * len(confidence))
+    if cap:
+        count = min(count, cap)
+    return np.lexsort((np.arange(len(confidence)), confidence))[:count]
+
+
+def left_pad(items: list[int], width: int) -> list[int]:
+    return [0] * (width - len(items)) + list(items)
+
+
+def decide(inputs: list[int], relevant, candidates: list[int], candidate_answers: list, mode: str = "first") -> dict:
+    """The correction of one instance from the LLM's answers (pure, so the rules are tested without a server).
+
+    relevant: frozenset of 1-based positions, or None when the answer failed; candidate_answers[i]: the same for
+    candidates[i] as the target (only consulted for a complete mismatch)."""
+    if mode not in MODES:
+        raise ValueError(f"correct.complete_mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if relevant is None:
+        return {"decision": "failed", "new": [(inputs, None)]}
+    if len(relevant) == len(inputs):
+        return {"decision": "kept", "new": [(inputs, None)]}
+    if relevant:
+        return {"decision": "partial", "new": [([v for i, v in enumerate(inputs, 1) if i in relevant], None)]}
+    new = []
+    for cand, answer in zip(candidates, candidate_answers):
+        if answer:  # a non-empty selection (None = failed, empty = still unrelated)
+            new.append(([v for i, v in enumerate(inputs, 1) if i in answer], int(cand)))
+            if mode == "first":
+                break
+    return {"decision": "complete_replaced" if new else "complete_dropped", "new": new}
+
+
+def apply_corrections(table: Instances, rows: np.ndarray, decisions: list[dict]) -> Instances:
+    """The certain instances (all rows not in `rows`) followed by the corrected ones."""
+    keep = np.ones(len(table), bool)
+    keep[rows] = False
+    certain = table.subset(np.flatnonzero(keep))
+    user, position, target, inputs = [], [], [], []
+    width = table.max_inputs
+    for row, d in zip(rows, decisions):
+        for new_inputs, new_target in d["new"]:
+            user.append(table.user[row])
+            position.append(table.position[row])
+            target.append(table.target[row] if new_target is None else new_target)
+            inputs.append(left_pad(new_inputs, width))
+    corrected = Instances(np.array(user, np.int64), np.array(position, np.int64), np.array(target, np.int32),
+                          np.array(inputs, np.int32).reshape(-1, width))
+    return Instances(*(np.concatenate([getattr(certain, a), getattr(corrected, a)])
+                       for a in ("user", "position", "target", "inputs")))
+
+
+def run(config, workdir, llm, instances_result, confidence_result, tgd_result):
+    from llm.stages.llm4rsr import confidence as confidence_stage
+    from llm.stages.llm4rsr import instances as instances_stage
+    from llm.stages.llm4rsr import tgd as tgd_stage
+
+    dataset, _ = load_data(config)
+    c = config.correct
+    mode = str(c.get("complete_mode", "first"))
+
+    def compute(ctx):
+        table, _ = instances_stage.load(instances_result)
+        conf = confidence_stage.load(confidence_result, len(table))
+        ip, memory = tgd_stage.load(tgd_result)
+        items = Items(item_names(dataset), memory, item_type(config, dataset))
+        rows = select_uncertain(conf["confidence"], float(c.alpha), int(c.max_instances))
+        questions = [([int(v) for v in table.inputs[r] if v], int(table.target[r])) for r in rows]
+        first = select(ctx, ip, questions, items, config)
+        relevant = [o.value if o.ok else None for o in first]
+        # Complete mismatches: every candidate as the new target, asked in one batch.
+        cm = [i for i, rel in enumerate(relevant) if rel is not None and not rel]
+        cands = {i: [int(v) for v in conf["candidates"][rows[i]]] for i in cm}
+        pairs = [(i, v) for i in cm for v in cands[i]]
+        second = select(ctx, ip, [(questions[i][0], v) for i, v in pairs], items, config)
+        by_candidate = {(i, v): (o.value if o.ok else None) for (i, v), o in zip(pairs, second)}
+        decisions, records = [], []
+        for i, row in enumerate(rows):
+            inputs, target = questions[i]
+            answers = [by_candidate[(i, v)] for v in cands.get(i, [])]
+            d = decide(inputs, relevant[i], cands.get(i, []), answers, mode)
+            decisions.append(d)
+            records.append({"row": int(row), "user_id": str(dataset.user_ids[table.user[row]]),
+                            "position": int(table.position[row]), "confidence": float(conf["confidence"][row]),
+                            "rank": i, "inputs": inputs, "target": target, "decision": d["decision"],
+                            "relevant": sorted(relevant[i]) if relevant[i] is not None else None,
+                            "failure": None if first[i].ok else first[i].failure,
+                            "candidates": [{"target": v, "relevant": sorted(a) if a is not None else None}
+                                           for v, a in zip(cands.get(i, []), answers)],
+                            "new": [{"inputs": x, "target": target if t is None else t} for x, t in d["new"]]})
+        corrected = apply_corrections(table, rows, decisions)
+        save_instances(ctx.dir / "instances.npz", corrected,
+                       user_id=np.asarray(dataset.user_ids)[corrected.user].astype(str))
+        write_text_atomic(ctx.dir / "changes.jsonl", "".join(json.dumps(r) + "\n" for r in records))
+        counts = {k: sum(d["decision"] == k for d in decisions)
+                  for k in ("kept", "partial", "complete_replaced", "complete_dropped", "failed")}
+        # CM / PM share per uncertainty percentile set (the paper's Fig. 4 c-d x-axis: 100 sets, most uncertain first).
+        order = np.lexsort((np.arange(len(table)), conf["confidence"]))
+        percentile = np.empty(len(table), np.int64)
+        percentile[order] = np.arange(len(table)) * 100 // len(table)
+        by_set: dict[int, dict] = {}
+        for row, d in zip(rows, decisions):
+            s = by_set.setdefault(int(percentile[row]), {"n": 0, "cm": 0, "pm": 0})
+            s["n"] += 1
+            s["cm"] += d["decision"].startswith("complete")
+            s["pm"] += d["decision"] == "partial"
+        summary = {"num_instances": len(table), "selected": len(rows), "corrected_table": len(corrected),
+                   "alpha": float(c.alpha), "complete_mode": mode, "decisions": counts,
+                   "by_uncertainty_set": {str(k): v for k, v in sorted(by_set.items())},
+                   "prompt_key": ip.key, "instances_digest": corrected.digest()}
+        write_json_atomic(ctx.dir / "summary.json", summary)
+        ctx.notes.update(selected=len(rows), **counts)
+        return summary
+
+    inputs = {"dataset": dataset_key(dataset), "instances": instances_result.meta["inputs_digest"],
+              "confidence": confidence_result.meta["inputs_digest"], "tgd": tgd_result.meta["inputs_digest"],
+              "alpha": float(c.alpha), "max_instances": int(c.max_instances), "num_candidates": int(c.num_candidates),
+              "complete_mode": mode, "select_max_tokens": int(config.tgd.select_max_tokens),
+              "max_attempts": int(config.llm.max_attempts), "version": 1}
+    return run_stage(workdir, NAME, inputs, compute, OUTPUTS, llm)

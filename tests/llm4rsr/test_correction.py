@@ -1,0 +1,49 @@
+"""Correction rules (§3.4), uncertain-instance selection and memory-edit operations, without a server."""
+
+import numpy as np
+import pytest
+
+from engine.data.instances import Instances
+from llm.stages.llm4rsr.correction import apply_corrections, decide, select_uncertain
+from llm.stages.llm4rsr.tgd import memory_ops
+
+
+def test_alpha_lowest_confidence_rows_lowest_first_with_cap():
+    conf = np.array([0.5, 0.1, 0.9, 0.1, 0.3, 0.7, 0.2, 0.8, 0.6, 0.4], np.float32)
+    assert select_uncertain(conf, 0.3).tolist() == [1, 3, 6]          # ceil(0.3 * 10) = 3, ties by row
+    assert select_uncertain(conf, 0.25).tolist() == [1, 3, 6]         # ceil(2.5) = 3
+    assert select_uncertain(conf, 0.5, cap=2).tolist() == [1, 3]
+    with pytest.raises(ValueError, match="correct.alpha"):
+        select_uncertain(conf, 0.0)
+
+
+def test_decisions():
+    x = [11, 12, 13]
+    assert decide(x, frozenset({1, 3}), [], []) == {"decision": "partial", "new": [([11, 13], None)]}
+    assert decide(x, frozenset({1, 2, 3}), [], [])["decision"] == "kept"
+    assert decide(x, None, [], []) == {"decision": "failed", "new": [(x, None)]}
+    # Complete mismatch: candidates in the backbone's order; the first with a non-empty selection replaces the target.
+    got = decide(x, frozenset(), [7, 8, 9], [frozenset(), frozenset({2}), frozenset({1, 3})])
+    assert got == {"decision": "complete_replaced", "new": [([12], 8)]}
+    got = decide(x, frozenset(), [7, 8, 9], [None, frozenset({2}), frozenset({1, 3})], mode="all")
+    assert got["new"] == [([12], 8), ([11, 13], 9)]
+    assert decide(x, frozenset(), [7, 8], [frozenset(), None]) == {"decision": "complete_dropped", "new": []}
+
+
+def test_corrected_table_keeps_certain_rows_and_left_pads_corrected_ones():
+    table = Instances(np.arange(4, dtype=np.int64), np.array([1, 2, 3, 4], np.int64), np.array([5, 6, 7, 8], np.int32),
+                      np.array([[1, 2, 3], [0, 2, 3], [1, 1, 4], [2, 3, 4]], np.int32))
+    decisions = [decide([1, 1, 4], frozenset({3}), [], []),                        # row 2 -> [0, 0, 4] -> 7
+                 decide([1, 2, 3], frozenset(), [9], [frozenset({1, 2})]),         # row 0 -> [0, 1, 2] -> 9
+                 decide([2, 3, 4], frozenset(), [9], [frozenset()])]               # row 3 dropped
+    out = apply_corrections(table, np.array([2, 0, 3]), decisions)
+    assert out.user.tolist() == [1, 2, 0]
+    assert out.inputs.tolist() == [[0, 2, 3], [0, 0, 4], [0, 1, 2]]
+    assert out.target.tolist() == [6, 7, 9] and out.position.tolist() == [2, 3, 1]
+
+
+def test_memory_flaws_map_to_insert_modify_remove():
+    assert memory_ops({"missing": "the director's name", "incorrect": "", "redundant": "the long plot summary"}) == [
+        "insert", "remove"]
+    assert memory_ops({"missing": "...", "incorrect": "N/A", "redundant": "none"}) == []
+    assert memory_ops({"missing": "", "incorrect": "wrong release year", "redundant": ""}) == ["modify"]
