@@ -23,16 +23,26 @@ replayed on every re-run, which makes sampled stages resumable and reproducible,
 still give distinct draws. A seed alone does not make a request cacheable, because servers that batch
 requests (SGLang) do not promise seed-determinism.
 
-Not supported: several processes appending to one cache file at the same time.
+Several processes, one cache. Workers of one run may share the file (on one machine or a shared file
+system with working locks). Appends hold an exclusive flock on the file, so lines never interleave and a
+reader never sees half a line from a live writer (a half line is then always a killed writer's, and is cut
+off). A prompt is asked once: before asking, a process takes a claim on the key, an open-file-description
+lock (F_OFD_SETLK) on one byte of `<cache>.lock` at an offset derived from the key; others that find the claim
+taken wait, reading what is appended, until the answer arrives or the claim is released. The kernel drops a
+claim when its holder dies, so a killed worker's prompts are taken over rather than waited on forever.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import hashlib
 import json
 import logging
 import os
 import pathlib
+import struct
 import threading
 from typing import Any, Self
 
@@ -41,6 +51,7 @@ from llm.errors import CacheError
 log = logging.getLogger(__name__)
 
 CACHE_FILE = "llm_cache.jsonl"
+LOCK_SUFFIX = ".lock"
 
 
 def is_cacheable(body: dict, sample_index: int | None, attempt: int = 0) -> bool:
@@ -59,16 +70,29 @@ def cache_key(endpoint: str, body: dict, sample_index: int | None, attempt: int 
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def _last_byte(path: pathlib.Path) -> bytes:
-    with open(path, "rb") as f:
-        f.seek(-1, os.SEEK_END)
-        return f.read(1)
+def _ofd_lock(fd: int, kind: int, offset: int, wait: bool = False) -> bool:
+    """An open-file-description record lock on one byte (F_OFD_SETLK): owned by this file descriptor rather
+    than the process, so two caches in one process exclude each other too, and released when the descriptor
+    closes or its process dies. struct flock on Linux x86-64/arm64: short type, short whence, off_t start,
+    off_t len, pid_t pid (0 for OFD locks), padded to 32 bytes."""
+    request = struct.pack("hh4xqqi4x", kind, os.SEEK_SET, offset, 1, 0)
+    try:
+        fcntl.fcntl(fd, fcntl.F_OFD_SETLKW if wait else fcntl.F_OFD_SETLK, request)
+        return True
+    except OSError as error:
+        if error.errno in (errno.EAGAIN, errno.EACCES):
+            return False
+        raise
+
+
+def _claim_offset(key: str) -> int:
+    return int(key[:12], 16)  # 48 bits of the SHA-256: two keys sharing a byte only wait on each other
 
 
 class AnswerCache:
     """JSONL answers keyed by `cache_key`. Reading tolerates a truncated last line (reported in the log and
     in `dropped_tail`, then cut off the file so later appends start on a clean line); any other unreadable
-    line is a CacheError naming the file and line."""
+    line is a CacheError naming the file and line. Safe to share between processes (see the module doc)."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = pathlib.Path(path)
@@ -76,43 +100,84 @@ class AnswerCache:
         self._answers: dict[str, dict] = {}
         # The sync client may be driven from several threads; appends must not interleave.
         self._lock = threading.Lock()
-        if self.path.exists():
-            self._load()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - held open for the appends
-        # A kill right before the newline leaves a complete last answer without its line end; without this
-        # the next answer would be glued onto it.
-        if self._file.tell() > 0 and _last_byte(self.path) != b"\n":
-            self._file.write("\n")
-            self._file.flush()
+        # O_APPEND: every write lands at the end of the file as it is then, whoever else appended meanwhile.
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        self._lock_fd = os.open(str(self.path) + LOCK_SUFFIX, os.O_RDWR | os.O_CREAT, 0o644)
+        self._read_at = 0  # bytes of the file read into _answers so far
+        self._lines = 0  # lines read so far, for error messages
+        self._claimed: set[str] = set()
+        try:
+            with self._flock(fcntl.LOCK_EX):
+                self._read_new(repair=True)
+        except BaseException:
+            self.close()
+            raise
 
     @classmethod
     def in_run_dir(cls, run_dir: str | os.PathLike) -> AnswerCache:
         return cls(pathlib.Path(run_dir) / CACHE_FILE)
 
-    def _load(self) -> None:
-        data = self.path.read_bytes()
+    @contextlib.contextmanager
+    def _flock(self, kind: int):
+        if self._fd < 0:
+            raise CacheError(f"{self.path}: the cache was closed")
+        fcntl.flock(self._fd, kind)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def _read_new(self, repair: bool = False) -> int:
+        """Read the lines appended since the last read; return how many answers were new. Called under the
+        file's flock: shared for a refresh, exclusive (repair=True) when opening, the only time a truncated
+        last line can be cut off without racing a live writer."""
+        size = os.fstat(self._fd).st_size
+        if size <= self._read_at:
+            return 0
+        data = os.pread(self._fd, size - self._read_at, self._read_at)
         lines = data.split(b"\n")
-        offset = 0
-        for number, raw in enumerate(lines, start=1):
-            is_last = number == len(lines) or (number == len(lines) - 1 and lines[-1] == b"")
-            if raw.strip():
-                try:
-                    entry = json.loads(raw)
+        offset, added = self._read_at, 0
+        for index, raw in enumerate(lines):
+            is_last = index == len(lines) - 1
+            if is_last and not raw.strip():
+                break
+            number = self._lines + 1
+            try:
+                entry = json.loads(raw) if raw.strip() else None
+                if entry is not None:
+                    added += entry["key"] not in self._answers
                     self._answers[entry["key"]] = entry["response"]
-                except (ValueError, KeyError, TypeError) as error:
-                    if not is_last:
-                        raise CacheError(f"{self.path}:{number}: unreadable cache line ({error}); the file is "
-                                         f"corrupt before its end, so it was not written by this cache alone. "
-                                         f"Delete the line or the file to continue.") from error
-                    # A run killed while writing its last answer: forget that answer, it will be asked again.
-                    self.dropped_tail = raw.decode("utf-8", errors="replace")
-                    log.warning("%s:%d: dropped a truncated last line (%d bytes) left by an interrupted run; "
-                                "that answer will be requested again", self.path, number, len(raw))
-                    with open(self.path, "r+b") as f:
-                        f.truncate(offset)
-                    return
+            except (ValueError, KeyError, TypeError) as error:
+                if not is_last:
+                    raise CacheError(f"{self.path}:{number}: unreadable cache line ({error}); the file is "
+                                     f"corrupt before its end, so it was not written by this cache alone. "
+                                     f"Delete the line or the file to continue.") from error
+                if not repair:  # cannot happen under the shared lock; leave it for the next reader to judge
+                    break
+                # A run killed while writing its last answer: forget that answer, it will be asked again.
+                self.dropped_tail = raw.decode("utf-8", errors="replace")
+                log.warning("%s:%d: dropped a truncated last line (%d bytes) left by an interrupted run; "
+                            "that answer will be requested again", self.path, number, len(raw))
+                os.ftruncate(self._fd, offset)
+                break
+            if is_last:
+                # A complete answer without its newline (killed right before it): end the line so the next
+                # answer is not glued onto it.
+                if repair:
+                    os.write(self._fd, b"\n")
+                    offset += len(raw) + 1
+                    self._lines += 1
+                break
             offset += len(raw) + 1
+            self._lines += 1
+        self._read_at = offset
+        return added
+
+    def refresh(self) -> int:
+        """Read answers other processes appended since the last look; returns how many were new."""
+        with self._lock, self._flock(fcntl.LOCK_SH):
+            return self._read_new()
 
     def __len__(self) -> int:
         return len(self._answers)
@@ -125,23 +190,62 @@ class AnswerCache:
 
     def put(self, key: str, endpoint: str, body: dict, sample_index: int | None, response: dict[str, Any],
             attempt: int = 0) -> None:
-        """Store one answer and flush it to disk before returning."""
+        """Store one answer and hand it to the OS before returning (a process kill cannot lose it)."""
         entry = {"key": key, "endpoint": endpoint, "sample_index": sample_index, "request": body, "response": response}
         if attempt:
             entry["attempt"] = attempt
-        line = json.dumps(entry, ensure_ascii=False, separators=(",", ":"))
+        data = (json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
         with self._lock:
-            if self._file.closed:
+            if self._fd < 0:
                 raise CacheError(f"{self.path}: the cache was closed; cannot store more answers")
-            # One write per line keeps a kill from interleaving half-lines; flush hands it to the OS, which
-            # keeps it even if this process dies the next instant.
-            self._file.write(line + "\n")
-            self._file.flush()
+            with self._flock(fcntl.LOCK_EX):
+                view = memoryview(data)
+                while view:  # a regular file takes it in one write; loop in case it does not
+                    view = view[os.write(self._fd, view):]
             self._answers[key] = response
+
+    # ---- claims: one process asks each prompt ------------------------------------------------------------
+
+    def try_claim(self, key: str) -> bool:
+        """Claim `key` for asking, without waiting; False if another cache (process) holds it."""
+        with self._lock:
+            if key in self._claimed:  # this cache asks it already (callers dedupe; be safe)
+                return False
+            if not _ofd_lock(self._lock_fd, fcntl.F_WRLCK, _claim_offset(key)):
+                return False
+            self._claimed.add(key)
+            return True
+
+    def release(self, key: str) -> None:
+        with self._lock:
+            if key in self._claimed:
+                self._claimed.discard(key)
+                if not any(_claim_offset(k) == _claim_offset(key) for k in self._claimed):
+                    _ofd_lock(self._lock_fd, fcntl.F_UNLCK, _claim_offset(key))
+
+    def claim(self, key: str) -> dict | bool:
+        """One look: the answer if it is (now) in the file, True if this cache took the claim on `key` (ask,
+        put, then release), False if another process holds it (look again later)."""
+        if key not in self._answers:
+            self.refresh()
+        if key in self._answers:
+            return self._answers[key]
+        if not self.try_claim(key):
+            return False
+        self.refresh()  # answered between the look and the claim? then there is nothing to ask
+        if key in self._answers:
+            self.release(key)
+            return self._answers[key]
+        return True
 
     def close(self) -> None:
         with self._lock:
-            self._file.close()
+            for name in ("_fd", "_lock_fd"):
+                fd = getattr(self, name, -1)
+                if fd >= 0:
+                    os.close(fd)  # also drops any claims still held
+                    setattr(self, name, -1)
+            self._claimed = set()
 
     def __enter__(self) -> Self:
         return self

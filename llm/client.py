@@ -124,15 +124,18 @@ def model_ids(response: httpx.Response, base_url: str, url: str, malformed=Serve
 
 
 class LLMClient:
-    """Client for one server and model.
+    """Client for one model on one server, or on several identical servers.
 
+    base_url: the server's root (or ".../v1"); or a list of roots serving the same model (e.g. the embedded
+      llama.cpp servers of LlamaCppServer(processes=N)). Each HTTP call goes to the server with the fewest
+      calls in flight (round-robin among equals), and a retry may go to another one.
     dialect: "openai" (SGLang, vLLM, OpenAI) or "llama_cpp", whose server spells JSON-schema output as
       {"type": "json_object", "schema": ...} and has no regex constraint.
     model: the model name sent with every request; None asks the server (GET /v1/models) once, which costs
       one call even on a fully cached re-run, so pass it where that matters.
     """
 
-    def __init__(self, base_url: str, model: str | None = None, *, cache: AnswerCache | None = None,
+    def __init__(self, base_url: str | Sequence[str], model: str | None = None, *, cache: AnswerCache | None = None,
                  dialect: Dialect = "openai", max_concurrency: int = 8, timeout: float = 120.0,
                  max_retries: int = 4, backoff: float = 0.5, max_backoff: float = 30.0,
                  api_key: str | None = None, embedding_model: str | None = None):
@@ -141,7 +144,13 @@ class LLMClient:
         if max_concurrency < 1 or max_retries < 0 or timeout <= 0:
             raise ValueError(f"need max_concurrency >= 1, max_retries >= 0, timeout > 0; got {max_concurrency}, "
                              f"{max_retries}, {timeout}")
-        self.base_url = normalize_url(base_url)
+        urls = [base_url] if isinstance(base_url, str) else list(base_url)
+        if not urls:
+            raise ValueError("LLMClient needs at least one server URL")
+        self.base_urls = tuple(normalize_url(u) for u in urls)
+        self.base_url = self.base_urls[0]  # where models are listed, and the name in messages
+        self._in_flight = dict.fromkeys(self.base_urls, 0)
+        self._turn = 0
         self.model = model
         self.embedding_model = embedding_model
         self.cache = cache
@@ -152,6 +161,7 @@ class LLMClient:
         self.backoff = backoff
         self.max_backoff = max_backoff
         self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.claim_poll = 0.05  # first wait (s) for a prompt another process sharing the cache is asking
         self.usage = Usage()
 
     # ---- synchronous API: wrappers that run the async one to completion ------------------------------------
@@ -264,6 +274,8 @@ class LLMClient:
             # Plan first (bodies, keys, cache look-ups), so a request the server dialect cannot express fails
             # before anything is sent.
             bodies = [self._wire_body(r, model) for r in requests]
+            if self.cache is not None:
+                self.cache.refresh()  # answers other processes sharing the cache added since we last looked
             keys = [cache_key(r.endpoint, b, r.sample_index, r.attempt)
                     if is_cacheable(b, r.sample_index, r.attempt) else None for r, b in zip(requests, bodies)]
             semaphore = asyncio.Semaphore(self.max_concurrency)
@@ -362,17 +374,42 @@ class LLMClient:
         return body
 
     async def _answer(self, http, semaphore, request: Request, body: dict, key: str | None) -> Answer:
-        async with semaphore:
-            response = await self._post(http, request, body)
-        answer = parse_answer(request.endpoint, response, False, self._source(request), request.attempt)
+        shared = self.cache is not None and key is not None
+        delay = self.claim_poll
+        while True:
+            async with semaphore:
+                # With a cache, take the key's claim first: if another process sharing the cache is asking
+                # this prompt, wait for its answer (outside the semaphore, so other prompts go on) instead.
+                found = self.cache.claim(key) if shared else True
+                if found is True:
+                    try:
+                        response = await self._post(http, request, body)
+                        answer = parse_answer(request.endpoint, response, False, self._source(request),
+                                              request.attempt)
+                        if shared:
+                            self.cache.put(key, request.endpoint, body, request.sample_index, response,
+                                           request.attempt)
+                    finally:
+                        if shared:
+                            self.cache.release(key)
+                    break
+                if found is not False:  # answered by another process meanwhile
+                    self.usage.cache_hits += 1
+                    return parse_answer(request.endpoint, found, True, self._source(request), request.attempt)
+            await asyncio.sleep(delay)
+            delay = min(1.0, delay * 1.5)
         self.usage.prompt_tokens += answer.prompt_tokens
         self.usage.completion_tokens += answer.completion_tokens
-        if key is not None and self.cache is not None:
-            self.cache.put(key, request.endpoint, body, request.sample_index, response, request.attempt)
         return answer
 
+    def _pick(self) -> str:
+        """The server with the fewest calls in flight; among equals, the next in turn."""
+        n = len(self.base_urls)
+        order = [self.base_urls[(self._turn + k) % n] for k in range(n)]
+        self._turn = (self._turn + 1) % n
+        return min(order, key=self._in_flight.__getitem__)
+
     async def _post(self, http: httpx.AsyncClient, request: Request, body: dict) -> dict:
-        url = f"{self.base_url}/v1/{request.endpoint}"
         timeout = request.timeout or self.timeout
         last_error, retry_after = "", None
         for attempt in range(self.max_retries + 1):
@@ -380,6 +417,9 @@ class LLMClient:
                 self.usage.retries += 1
                 await asyncio.sleep(self._delay(attempt, retry_after))
             self.usage.calls += 1
+            root = self._pick()
+            url = f"{root}/v1/{request.endpoint}"
+            self._in_flight[root] += 1
             start = time.perf_counter()
             try:
                 response = await http.post(url, json=body, timeout=timeout)
@@ -391,6 +431,7 @@ class LLMClient:
                 continue
             finally:
                 self.usage.seconds += time.perf_counter() - start
+                self._in_flight[root] -= 1
             status = response.status_code
             if status >= 500 or status == 429:  # overloaded or broken for now: worth another try
                 last_error = f"HTTP {status}: {response.text[:300]}"
@@ -404,7 +445,8 @@ class LLMClient:
             except ValueError as error:
                 raise BadResponse(f"{url}: {request.describe()}: HTTP {status} with a body that is not JSON: "
                                   f"{response.text[:300]!r}") from error
-        raise ServerUnavailable(f"LLM server {self.base_url} unavailable: POST {url} failed "
+        servers = self.base_url if len(self.base_urls) == 1 else f"{self.base_url} (and {len(self.base_urls) - 1} more)"
+        raise ServerUnavailable(f"LLM server {servers} unavailable: POST {url} failed "
                                 f"{self.max_retries + 1} time(s) for {request.describe()}; last error: {last_error}")
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:

@@ -102,3 +102,15 @@ def test_a_killed_batch_resumes_without_repeating_answers(endpoint, tmp_path):
     assert all(a.text for a in answers)
     assert client.usage.cache_hits == done and client.usage.calls == N_REQUESTS - done
     assert len(AnswerCache(cache_path)) == N_REQUESTS
+
+
+def test_several_servers_share_the_load_and_cover_for_a_broken_one(endpoint):
+    with FaultyProxy(endpoint.url) as a, FaultyProxy(endpoint.url) as b:
+        client = LLMClient([a.url, b.url], endpoint.model, dialect=endpoint.dialect, max_concurrency=2)
+        answers = client.run([chat_request(f"Count to {i}.", max_tokens=4) for i in range(6)])
+    assert all(x.text for x in answers) and a.requests >= 2 and b.requests >= 2 and a.requests + b.requests == 6
+    with FaultyProxy(endpoint.url, "status", failures=100) as broken, FaultyProxy(endpoint.url) as good:
+        client = LLMClient([broken.url, good.url], endpoint.model, dialect=endpoint.dialect, max_concurrency=1,
+                           max_retries=2, backoff=0.01)
+        answers = client.run([chat_request(f"Say {i}.", max_tokens=4) for i in range(3)])
+    assert all(x.text for x in answers) and good.requests == 3 and client.usage.retries == broken.requests
