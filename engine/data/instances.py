@@ -18,6 +18,7 @@ twice in one input counts once for that instance), a scipy.sparse CSR matrix ind
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import pathlib
 
@@ -129,3 +130,87 @@ def load_instances(path) -> Instances:
                          arrays["target"].astype(np.int32), arrays["inputs"].astype(np.int32))
     except DataError as error:
         raise DataError(f"{path}: {error}") from None
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class InstanceBatches:
+    """Training batches from an explicit instance table (the trainer's mode for LLM4RSR's corrected data).
+
+    The same interface as engine.data.pipeline.TrainBatches: a batch plan that is a pure function of (seed,
+    epoch), so the iterator state is the step and a resumed run sees the same batches. Each row is one instance:
+    its inputs right-aligned in a window of `window` positions (left-padded with 0), its target at the last
+    position and 0 (no loss) elsewhere, so a next-item model's loss is exactly one target per instance.
+    Evaluation is untouched: the split's loo_full validation and test prompts."""
+
+    instances: Instances
+    batch_size: int
+    window: int
+    seed: int
+    source: str = "instance table"
+
+    def __post_init__(self):
+        if self.instances.max_inputs > self.window:
+            raise DataError(f"{self.source}: instances have up to {self.instances.max_inputs} inputs but the "
+                            f"training window is {self.window} (model.max_len / train.length_buckets)")
+        if not len(self.instances):
+            raise DataError(f"{self.source}: the instance table is empty")
+
+    @classmethod
+    def from_file(cls, path, split, batch_size: int, buckets: tuple[int, ...], seed: int) -> InstanceBatches:
+        """The table at `path` (data.instances_path), checked against the split; its window is the smallest
+        length bucket that holds its inputs."""
+        table = load_instances(path)
+        num_items, num_users = split.num_items, len(split.train_starts)
+        if len(table) and (table.inputs.max() > num_items or table.target.min() < 1 or table.target.max() > num_items):
+            raise DataError(f"{path}: instance items outside the dataset's catalogue 1..{num_items} "
+                            f"(data.instances_path belongs to another dataset?)")
+        if len(table) and (table.user.min() < 0 or table.user.max() >= num_users):
+            raise DataError(f"{path}: instance users outside the split's {num_users} users")
+        if (table.inputs[:, -1] == 0).any():
+            raise DataError(f"{path}: {int((table.inputs[:, -1] == 0).sum())} instances have no input item next to "
+                            f"their target (inputs must be left-padded and non-empty)")
+        fits = [b for b in buckets if b >= table.max_inputs]
+        window = fits[0] if fits else table.max_inputs
+        return cls(table, batch_size, window, seed, str(path))
+
+    @functools.cached_property
+    def steps_per_epoch(self) -> int:
+        return -(-len(self.instances) // self.batch_size)
+
+    @functools.cached_property
+    def targets_per_step(self) -> float:
+        return len(self.instances) / self.steps_per_epoch
+
+    def plan(self, epoch: int) -> np.ndarray:
+        """Instance rows [steps, batch_size] of an epoch, -1 for the padding rows of the last batch."""
+        cache = self.__dict__.setdefault("_plans", {})
+        if epoch not in cache:
+            cache.clear()
+            order = np.random.default_rng([self.seed, epoch]).permutation(len(self.instances))
+            cache[epoch] = np.pad(order, (0, self.steps_per_epoch * self.batch_size - len(order)),
+                                  constant_values=-1).reshape(self.steps_per_epoch, self.batch_size)
+        return cache[epoch]
+
+    def batch(self, step: int) -> dict[str, np.ndarray]:
+        from engine.data.pipeline import _process_rows
+
+        epoch, index = divmod(step, self.steps_per_epoch)
+        rows = self.plan(epoch)[index][_process_rows(self.batch_size)]
+        real = rows >= 0
+        inputs = np.zeros((len(rows), self.window), np.int32)
+        inputs[:, self.window - self.instances.max_inputs:] = np.where(real[:, None],
+                                                                       self.instances.inputs[np.maximum(rows, 0)], 0)
+        targets = np.zeros_like(inputs)
+        targets[:, -1] = np.where(real, self.instances.target[np.maximum(rows, 0)], 0)
+        return {"inputs": inputs, "targets": targets}
+
+    def dataset(self, num_steps: int):
+        import grain
+
+        return grain.MapDataset.range(num_steps).map(self.batch)
+
+    def iterator(self, num_steps: int, prefetch: int = 4):
+        import grain
+
+        options = grain.ReadOptions(num_threads=1, prefetch_buffer_size=prefetch)
+        return iter(self.dataset(num_steps).to_iter_dataset(read_options=options))

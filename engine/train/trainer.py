@@ -24,6 +24,7 @@ import optax
 from flax import nnx
 from tqdm import tqdm
 
+from engine.data.instances import InstanceBatches
 from engine.data.pipeline import TrainBatches
 from engine.eval.split_size import check_split_size
 from engine.run_dir import RunLog, check_config, config_changes, config_to_dict, write_json_atomic
@@ -143,7 +144,10 @@ def train(config: ml_collections.ConfigDict, workdir, *, on_step: Callable[[int]
     check_split_size(exp.split, exp.ks, config.eval.mask_history, warn=None if is_main else lambda line: None)
     tc = config.train
     buckets = tuple(tc.length_buckets)
-    batches = TrainBatches(exp.split, tc.batch_size, config.model.max_len, buckets, config.seed, tc.window_end)
+    if config.data.get("instances_path"):
+        batches = InstanceBatches.from_file(config.data.instances_path, exp.split, tc.batch_size, buckets, config.seed)
+    else:
+        batches = TrainBatches(exp.split, tc.batch_size, config.model.max_len, buckets, config.seed, tc.window_end)
     total_steps = tc.max_steps or tc.num_epochs * batches.steps_per_epoch
     if tc.loss_weighting not in LOSS_WEIGHTINGS:
         raise ValueError(f"unknown train.loss_weighting {tc.loss_weighting!r}; known: {', '.join(LOSS_WEIGHTINGS)}")
