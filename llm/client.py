@@ -21,12 +21,14 @@ import json
 import os
 import pathlib
 import random
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import httpx
+import tqdm
 
 from llm.cache import AnswerCache, cache_key, is_cacheable
 from llm.calls import (
@@ -129,6 +131,8 @@ class LLMClient:
     base_url: the server's root (or ".../v1"); or a list of roots serving the same model (e.g. the embedded
       llama.cpp servers of LlamaCppServer(processes=N)). Each HTTP call goes to the server with the fewest
       calls in flight (round-robin among equals), and a retry may go to another one.
+    progress: a progress bar on stderr for each batch that asks the server (answers/s, ETA, generated tokens/s,
+      cache hits, failures); None shows it when stderr is a terminal.
     dialect: "openai" (SGLang, vLLM, OpenAI) or "llama_cpp", whose server spells JSON-schema output as
       {"type": "json_object", "schema": ...} and has no regex constraint.
     model: the model name sent with every request; None asks the server (GET /v1/models) once, which costs
@@ -138,7 +142,7 @@ class LLMClient:
     def __init__(self, base_url: str | Sequence[str], model: str | None = None, *, cache: AnswerCache | None = None,
                  dialect: Dialect = "openai", max_concurrency: int = 8, timeout: float = 120.0,
                  max_retries: int = 4, backoff: float = 0.5, max_backoff: float = 30.0,
-                 api_key: str | None = None, embedding_model: str | None = None):
+                 api_key: str | None = None, embedding_model: str | None = None, progress: bool | None = None):
         if dialect not in ("openai", "llama_cpp"):
             raise ValueError(f"dialect must be 'openai' or 'llama_cpp', got {dialect!r}")
         if max_concurrency < 1 or max_retries < 0 or timeout <= 0:
@@ -161,6 +165,7 @@ class LLMClient:
         self.backoff = backoff
         self.max_backoff = max_backoff
         self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.progress = progress
         self.claim_poll = 0.05  # first wait (s) for a prompt another process sharing the cache is asking
         self.usage = Usage()
 
@@ -294,12 +299,15 @@ class LLMClient:
                     if key is not None:
                         owners[key] = i
                     tasks[i] = asyncio.create_task(self._answer(http, semaphore, request, body, key))
+            bar = self._progress(list(tasks.values()), len(requests) - len(tasks))
             try:
                 done = await asyncio.gather(*tasks.values(), return_exceptions=return_exceptions)
             except LLMError as error:
                 self.usage.count_failure(type(error).__name__)
                 raise
             finally:
+                if bar is not None:
+                    bar.close()
                 # On the first failure, stop the rest rather than leave them running against a closed session.
                 for task in tasks.values():
                     task.cancel()
@@ -401,6 +409,30 @@ class LLMClient:
         self.usage.prompt_tokens += answer.prompt_tokens
         self.usage.completion_tokens += answer.completion_tokens
         return answer
+
+    def _progress(self, tasks: list[asyncio.Task], answered: int):
+        """A tqdm bar over the answers this batch asks the server for (its rate is answers/s, with an ETA; the
+        postfix adds generated tokens/s, cache hits and failures), or None when it is off."""
+        show = self.progress if self.progress is not None else len(tasks) >= 2 and sys.stderr.isatty()
+        if not show or not tasks:
+            return None
+        bar = tqdm.tqdm(total=len(tasks), desc="LLM", unit="answer", dynamic_ncols=True, mininterval=1.0,
+                        file=sys.stderr)
+        start, tokens0 = time.perf_counter(), self.usage.completion_tokens
+        hits, failed = answered, 0
+
+        def tick(task: asyncio.Task) -> None:
+            nonlocal hits, failed
+            outcome = None if task.cancelled() else task.exception() or task.result()
+            hits += isinstance(outcome, Answer) and outcome.cached  # answered by a process sharing the cache
+            failed += isinstance(outcome, LLMError)
+            rate = (self.usage.completion_tokens - tokens0) / max(time.perf_counter() - start, 1e-9)
+            bar.set_postfix_str(f"{rate:.1f} tok/s, {hits} cached, {failed} failed", refresh=False)
+            bar.update(1)
+
+        for task in tasks:
+            task.add_done_callback(tick)
+        return bar
 
     def _pick(self) -> str:
         """The server with the fewest calls in flight; among equals, the next in turn."""
