@@ -5,6 +5,7 @@ Only process 0 writes; every file that is replaced is written to a temporary nam
 from __future__ import annotations
 
 import ast
+import difflib
 import json
 import os
 import pathlib
@@ -162,6 +163,11 @@ def differing_keys(a: dict, b: dict) -> list[str]:
     return sorted(k for k in flat_a.keys() | flat_b.keys() if flat_a.get(k) != flat_b.get(k))
 
 
+def _unknown_key(config, key: str) -> str:
+    close = difflib.get_close_matches(key, list(_flatten(config_to_dict(config))), n=1, cutoff=0.6)
+    return f"unknown config key {key!r}" + (f"; did you mean {close[0]!r}?" if close else "")
+
+
 def apply_override(config, assignment: str) -> None:
     """Set `section.key=value` on a config, refusing keys it does not have; the value is a Python literal or
     else a plain string."""
@@ -171,11 +177,11 @@ def apply_override(config, assignment: str) -> None:
     *path, last = key.split(".")
     node = config
     for part in path:
-        if part not in node:
-            raise KeyError(f"unknown config key {key!r} (no section {part!r})")
+        if not hasattr(node, "keys") or part not in node:
+            raise KeyError(_unknown_key(config, key))
         node = node[part]
-    if last not in node:
-        raise KeyError(f"unknown config key {key!r}")
+    if not hasattr(node, "keys") or last not in node:
+        raise KeyError(_unknown_key(config, key))
     try:
         value = ast.literal_eval(text)
     except (ValueError, SyntaxError):

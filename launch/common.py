@@ -27,7 +27,9 @@ def run_guarded(fn):
     try:
         return fn()
     except (DataError, ValueError, KeyError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        # str() of a KeyError is the repr of its message, quotes and escapes included.
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"error: {message}", file=sys.stderr)
         sys.exit(2)
 
 
