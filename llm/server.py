@@ -44,9 +44,10 @@ class Endpoint:
     url: str
     model: str
     dialect: Dialect = "openai"
+    urls: tuple[str, ...] = ()  # several identical servers (url is the first); the client spreads calls over them
 
     def client(self, **kwargs) -> LLMClient:
-        return LLMClient(self.url, self.model, dialect=self.dialect, **kwargs)
+        return LLMClient(list(self.urls) or self.url, self.model, dialect=self.dialect, **kwargs)
 
 
 def default_model_path() -> pathlib.Path:
@@ -133,15 +134,26 @@ class LlamaCppServer:
     chat_format: None uses the chat template stored in the GGUF, i.e. the model's own; give a llama-cpp-python
       format name (e.g. "chatml") only for a GGUF without one.
     embedding: also serve /v1/embeddings, mean-pooled over the tokens (generation keeps working).
+    binary: a llama.cpp `llama-server` executable to run instead of llama-cpp-python's server, which answers
+      one request at a time; llama-server decodes `parallel` requests together (continuous batching), each
+      with an n_ctx context.
     """
 
     def __init__(self, model_path: str | os.PathLike | None = None, *, host: str = "127.0.0.1",
                  port: int | None = None, n_ctx: int = 4096, n_threads: int | None = None,
                  chat_format: str | None = None, embedding: bool = False, alias: str = SMOLLM2_ALIAS,
-                 startup_timeout: float = 120.0, log_path: str | os.PathLike | None = None):
+                 startup_timeout: float = 120.0, log_path: str | os.PathLike | None = None,
+                 binary: str | os.PathLike | None = None, parallel: int = 1):
         self.model_path = pathlib.Path(model_path) if model_path else default_model_path()
         if not self.model_path.is_file():
             raise LLMError(f"{self.model_path}: GGUF model file not found")
+        if parallel < 1 or (parallel > 1 and binary is None):
+            raise LLMError(f"parallel={parallel}: parallel slots need a llama-server binary (binary=...); "
+                           f"llama-cpp-python's server answers one request at a time (use processes=N instead)")
+        self.binary = pathlib.Path(binary) if binary else None
+        if self.binary is not None and not os.access(self.binary, os.X_OK):
+            raise LLMError(f"{self.binary}: llama-server binary not found or not executable")
+        self.parallel = parallel
         self.host, self.port = host, port
         self.n_ctx, self.n_threads, self.chat_format, self.embedding = n_ctx, n_threads, chat_format, embedding
         self.alias = alias
@@ -171,6 +183,8 @@ class LlamaCppServer:
         return self._process is not None and self._process.poll() is None
 
     def command(self) -> list[str]:
+        if self.binary is not None:
+            return self._binary_command()
         cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(self.model_path), "--model_alias", self.alias,
                "--host", self.host, "--port", str(self.port), "--n_ctx", str(self.n_ctx),
                # We never stream, but the default lets a new request cancel a running stream; concurrent
@@ -187,10 +201,23 @@ class LlamaCppServer:
             cmd += ["--embedding", "True", "--kv_overrides", f"{arch}.pooling_type=int:1"]
         return cmd
 
+    def _binary_command(self) -> list[str]:
+        # -c is the KV cache of all slots together; each slot gets n_ctx. No web UI: this is an API server.
+        cmd = [str(self.binary), "--model", str(self.model_path), "--alias", self.alias, "--host", self.host,
+               "--port", str(self.port), "--ctx-size", str(self.n_ctx * self.parallel), "--parallel",
+               str(self.parallel), "--no-webui"]
+        if self.n_threads:
+            cmd += ["--threads", str(self.n_threads), "--threads-batch", str(self.n_threads)]
+        if self.chat_format:
+            cmd += ["--chat-template", self.chat_format]
+        if self.embedding:
+            cmd += ["--embeddings", "--pooling", "mean"]
+        return cmd
+
     def start(self) -> Self:
         if self.running():
             return self
-        if importlib.util.find_spec("llama_cpp") is None:
+        if self.binary is None and importlib.util.find_spec("llama_cpp") is None:
             raise LLMError("no LLM server URL configured and llama.cpp is not installed: "
                            "`pip install 'llama-cpp-python[server]'`, or set the URL of a running server")
         pick_port = self.port is None
@@ -242,6 +269,55 @@ class LlamaCppServer:
         self.stop()
 
 
+class LlamaCppServers:
+    """`processes` identical embedded servers (LlamaCppServer keyword arguments), with the CPU threads split
+    between them, behind one Endpoint whose client sends each call to the least busy one. llama-cpp-python's
+    server answers one request at a time; several processes let one prefill while another decodes."""
+
+    def __init__(self, processes: int, *, n_threads: int | None = None, **kwargs):
+        if processes < 1:
+            raise LLMError(f"processes must be >= 1, got {processes}")
+        threads = n_threads or os.cpu_count() or 1
+        per = max(1, threads // processes)
+        self.servers = [LlamaCppServer(n_threads=per, **kwargs) for _ in range(processes)]
+
+    @property
+    def endpoint(self) -> Endpoint:
+        first = self.servers[0]
+        return Endpoint(first.url, first.alias, "llama_cpp", tuple(s.url for s in self.servers))
+
+    @property
+    def pids(self) -> list[int]:
+        return [s.pid for s in self.servers if s.pid is not None]
+
+    def running(self) -> bool:
+        return all(s.running() for s in self.servers)
+
+    def start(self) -> Self:
+        try:
+            for server in self.servers:
+                server.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def embedded_server(processes: int = 1, **kwargs) -> LlamaCppServer | LlamaCppServers:
+    """One LlamaCppServer, or LlamaCppServers when processes > 1."""
+    return LlamaCppServer(**kwargs) if processes == 1 else LlamaCppServers(processes, **kwargs)
+
+
 @contextlib.contextmanager
 def connect(url: str | None = None, *, model: str | None = None, dialect: Dialect = "openai",
             health_timeout: float = 30.0, **embedded: object) -> Iterator[Endpoint]:
@@ -249,12 +325,13 @@ def connect(url: str | None = None, *, model: str | None = None, dialect: Dialec
 
     url given: check that server (polling /v1/models up to health_timeout, so a server that is still loading
       is waited for) and use `model`, or the first model it serves.
-    url None: start the embedded llama.cpp server (keyword arguments go to LlamaCppServer) and stop it after.
+    url None: start the embedded llama.cpp server (keyword arguments go to embedded_server: LlamaCppServer's,
+      plus processes) and stop it after.
     """
     if url:
         # `model` is not checked against the list: SGLang names LoRA adapters ("base:adapter") it does not list.
         served = wait_until_healthy(normalize_url(url), health_timeout)
         yield Endpoint(normalize_url(url), model or served[0], dialect)
         return
-    with LlamaCppServer(**embedded) as server:
+    with embedded_server(**embedded) as server:
         yield server.endpoint

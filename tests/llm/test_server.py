@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from llm.calls import completion_request
 from llm.errors import LLMError, ServerUnavailable
 from llm.server import LlamaCppServer, connect, default_model_path, served_models
 
@@ -156,3 +157,22 @@ def test_the_server_dies_with_its_guard(llama_server, tmp_path):
         os.kill(server.pid, signal.SIGKILL)  # the guard itself: its server gets the parent-death signal
         assert _wait_until(lambda: _gone(child), 10), "the server outlived its guard"
         assert not server.running()
+
+
+def test_several_embedded_processes_behind_one_endpoint(llama_server):
+    with connect(processes=2, n_ctx=512) as endpoint:
+        assert len(endpoint.urls) == 2 and endpoint.url == endpoint.urls[0]
+        for url in endpoint.urls:
+            assert served_models(url) == [endpoint.model]
+        client = endpoint.client(max_concurrency=2)
+        assert all(a.text for a in client.run([completion_request(f"{i}, {i + 1},", max_tokens=3) for i in range(4)]))
+    for url in endpoint.urls:
+        with pytest.raises(ServerUnavailable):
+            served_models(url, timeout=2)
+
+
+def test_parallel_slots_need_the_llama_server_binary(tmp_path):
+    with pytest.raises(LLMError, match="parallel=4: parallel slots need a llama-server binary"):
+        LlamaCppServer(parallel=4)
+    with pytest.raises(LLMError, match=f"{tmp_path / 'llama-server'}: llama-server binary not found"):
+        LlamaCppServer(binary=tmp_path / "llama-server", parallel=4)
