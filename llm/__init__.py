@@ -5,9 +5,9 @@ the LLM issue; `engine` never imports this package."""
 
 from llm.cache import AnswerCache
 from llm.calls import Answer, Request, TokenLogprob, chat_request, completion_request
-from llm.client import LLMClient, Usage
+from llm.client import LLMClient, Usage, retry_request
 from llm.errors import BadResponse, CacheError, LLMError, RequestFailed, ServerUnavailable
-from llm.server import Endpoint, LlamaCppServer, connect
+from llm.server import Endpoint, LlamaCppServer, LlamaCppServers, connect, embedded_server
 
 __all__ = [
            "Answer",
@@ -18,6 +18,7 @@ __all__ = [
            "LLMClient",
            "LLMError",
            "LlamaCppServer",
+           "LlamaCppServers",
            "Request",
            "RequestFailed",
            "ServerUnavailable",
@@ -26,4 +27,6 @@ __all__ = [
            "chat_request",
            "completion_request",
            "connect",
+           "embedded_server",
+           "retry_request",
 ]
