@@ -26,9 +26,6 @@ def base_config() -> ml_collections.ConfigDict:
     c.data.item_col = "item"
     c.data.time_col = "timestamp"
     c.data.rating_col = ""
-    # An explicit training-instance table (engine.data.instances: inputs left-padded, one target each, e.g.
-    # LLM4RSR's corrected instances) replaces the training windows; validation and test prompts are unchanged.
-    c.data.instances_path = ""
 
     c.split = ml_collections.ConfigDict()
     c.split.protocol = "loo_full"     # 'loo_full' or 'temporal_sessions' (needs timestamps)

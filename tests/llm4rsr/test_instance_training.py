@@ -55,8 +55,10 @@ def test_backbones_train_on_an_instance_table_and_evaluate_on_loo_full(model, tm
     table.inputs[::2, 0] = 0
     save_instances(tmp_path / "instances.npz", table)
     config, _ = load_config_spec(f"configs/{model}.py:tiny", (
-        "data.item_core=50", "data.user_core=5", f"data.instances_path={tmp_path / 'instances.npz'}",
-        "train.max_steps=6", "train.eval_every=6", "model.max_len=5", "train.length_buckets=(5,)"))
+        "data.item_core=50", "data.user_core=5", "train.max_steps=6", "train.eval_every=6", "model.max_len=5",
+        "train.length_buckets=(5,)"))
+    with config.unlocked():
+        config.data.instances_path = str(tmp_path / "instances.npz")
     from engine.runner import run_experiment
 
     results = run_experiment(config, tmp_path / "run")
@@ -81,7 +83,8 @@ def test_the_trainer_reads_the_table_it_is_given(tmp_path):
     bad = Instances(np.zeros(1, np.int64), np.zeros(1, np.int64), np.array([dataset.num_items + 1], np.int32),
                     np.array([[1, 2]], np.int32))
     save_instances(tmp_path / "bad.npz", bad)
-    config, _ = load_config_spec("configs/sasrec.py:tiny", ("data.item_core=50", "data.user_core=5",
-                                                            f"data.instances_path={tmp_path / 'bad.npz'}"))
+    config, _ = load_config_spec("configs/sasrec.py:tiny", ("data.item_core=50", "data.user_core=5"))
+    with config.unlocked():
+        config.data.instances_path = str(tmp_path / "bad.npz")
     with pytest.raises(DataError, match="bad.npz: instance items outside"):
         run_experiment(config, tmp_path / "run")

@@ -52,6 +52,14 @@ def test_every_stage_writes_its_artifacts_and_a_rerun_makes_no_call(small_config
         if c["decision"] == "partial":
             assert c["new"][0]["inputs"] == [c["inputs"][p - 1] for p in c["relevant"]]
 
+    # Retrained: Plain (the confidence backbone, seed 0) against LLM4RSR, with the paired test.
+    table = json.loads((work / "retrain" / "table.json").read_text())
+    assert table["runs"]["plain"] == [str(work / "backbone")]
+    assert set(table["tests"]) == {"NDCG@10", "HR@10"}  # the runs' eval.ks are (5, 10) here
+    saved = json.loads((work / "runs" / "llm4rsr-s0" / "config.json").read_text())
+    assert saved["data"]["instances_path"] == str((work / "correction" / "instances.npz").resolve())
+    assert saved["model"]["max_len"] == 3 and saved["seed"] == 0
+
     # Everything up to date: skipped, and the server is not even asked.
     again = run(config, work)
     assert all(r.skipped for r in again.values())

@@ -16,7 +16,7 @@ STAGES = ("instances", "item_memory", "tgd_data", "tgd", "confidence", "correcti
 
 def run(config, workdir, log=print) -> dict:
     from engine.run_dir import write_json_atomic
-    from llm.stages.llm4rsr import confidence, correction, instances, memory, tgd, tgd_data
+    from llm.stages.llm4rsr import confidence, correction, instances, memory, retrain, tgd, tgd_data
     from llm.stages.stage import LLMSession
 
     workdir = pathlib.Path(workdir)
@@ -32,6 +32,9 @@ def run(config, workdir, log=print) -> dict:
         results["confidence"] = confidence.run(config, workdir, results["instances"])
         results["correction"] = correction.run(config, workdir, llm, results["instances"], results["confidence"],
                                                results["tgd"])
+    # No LLM from here on: the server is stopped before the backbones train.
+    results["retrain"] = retrain.run(config, workdir, results["instances"], results["correction"],
+                                     results["confidence"])
     costs = {name: r.cost for name, r in results.items()}
     write_json_atomic(workdir / "cost.json", costs)
     log(f"LLM4RSR stages done in {workdir}: " + ", ".join(

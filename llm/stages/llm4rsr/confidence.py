@@ -1,9 +1,11 @@
 """Stage `confidence`: the backbone's confidence on every LLM4RSR training instance, and its top-|C| candidates.
 
 The backbone is a run directory of launch.train (config backbone.workdir, default <workdir>/backbone). When it
-has no results.json, it is trained there first from backbone.config with the LLM4RSR config's data and split
-(one config drives all). An existing backbone trained on other data or another split is refused, naming the
-differing keys. Its best checkpoint scores each instance's input (the L items, left-padded to the model's
+has no results.json, it is trained there first from backbone.config in the trainer's instance-table mode on
+this run's instances (data.instances_path; model.max_len = L, so training inputs and evaluation prompts are the
+L most recent items), with the LLM4RSR config's data and split (one config drives all). It is also the `plain`
+run of seed `seed` in stage `retrain`. An existing backbone trained on other data, another split or another
+instance table is refused, naming the differing keys. Its best checkpoint scores each instance's input (the L items, left-padded to the model's
 window) as an evaluation prompt: confidence = the largest softmax probability over the catalogue (padding
 excluded; Ma et al. 2023, as the paper), candidates = the |C| highest-scored items other than the instance's
 input items and original target (the replacement targets of a complete mismatch, §3.4).
@@ -29,26 +31,37 @@ def backbone_dir(config, workdir) -> pathlib.Path:
     return pathlib.Path(config.backbone.workdir or pathlib.Path(workdir) / "backbone")
 
 
-def backbone_config(config, overrides=()):
-    """The backbone's config: backbone.config with its overrides, and the LLM4RSR config's data and split."""
+NEXT_ITEM_MODELS = ("sasrec", "lrurec", "fmlprec", "gru4rec")
+
+
+def backbone_config(config, instances_path, seed: int):
+    """The backbone's config: backbone.config with its overrides, the LLM4RSR config's data and split, trained
+    on the instance table at `instances_path` with a window of L items."""
+    from engine.run_dir import apply_override
     from engine.runner.config_spec import load_config_spec
 
     bconfig, _ = load_config_spec(config.backbone.config, tuple(config.backbone.overrides))
+    if bconfig.model.name not in NEXT_ITEM_MODELS:
+        raise ValueError(f"backbone.config {config.backbone.config!r}: model {bconfig.model.name!r} cannot train on "
+                         f"an instance table (one next-item target per instance); use one of "
+                         f"{', '.join(NEXT_ITEM_MODELS)}")
+    length = int(config.instances.max_inputs)
     with bconfig.unlocked():
         for key, value in config.data.items():
             bconfig.data[key] = value
-        bconfig.split.protocol = config.split.protocol
-        bconfig.seed = int(config.seed)
-        for token in overrides:
-            from engine.run_dir import apply_override
-            apply_override(bconfig, token)
+        # The trainer's instance-table mode. The key is added here rather than to every config's defaults, so the
+        # saved configs of existing runs still equal their presets (tests/launch/test_presets.py) and resume.
+        bconfig.data.instances_path = ""
+    for token in (f"data.instances_path={instances_path}", f"split.protocol={config.split.protocol}", f"seed={seed}",
+                  f"model.max_len={length}", f"train.length_buckets=({length},)"):
+        apply_override(bconfig, token)
     return bconfig
 
 
-def check_backbone(config, path: pathlib.Path) -> None:
-    """A backbone trained on other data or another split cannot rank this dataset's instances."""
+def check_backbone(config, path: pathlib.Path, instances_path) -> None:
+    """A backbone trained on other data, another split or other instances cannot rank these instances."""
     saved = json.loads((path / "config.json").read_text())
-    ours = {**config.data.to_dict(), "protocol": config.split.protocol}
+    ours = {**config.data.to_dict(), "instances_path": str(instances_path), "protocol": config.split.protocol}
     theirs = {**saved.get("data", {}), "protocol": saved.get("split", {}).get("protocol")}
     differ = sorted(k for k in ours if str(ours[k]) != str(theirs.get(k)))
     if differ:
@@ -57,11 +70,11 @@ def check_backbone(config, path: pathlib.Path) -> None:
                          f"or leave it empty to train one")
 
 
-def ensure_backbone(config, workdir, overrides=()) -> pathlib.Path:
-    path = backbone_dir(config, workdir)
+def ensure_run(config, path: pathlib.Path, instances_path, seed: int) -> pathlib.Path:
+    """Train (or finish: the trainer resumes) the backbone on an instance table unless it has results.json."""
     if not (path / "results.json").exists():
-        _run_experiment()(backbone_config(config, overrides), str(path))
-    check_backbone(config, path)
+        _run_experiment()(backbone_config(config, instances_path, seed), str(path))
+    check_backbone(config, path, instances_path)
     return path
 
 
@@ -119,7 +132,8 @@ def run(config, workdir, instances_result, llm=None):
     from llm.stages.llm4rsr import instances as instances_stage
 
     dataset, _ = load_data(config)
-    path = ensure_backbone(config, workdir)
+    path = ensure_run(config, backbone_dir(config, workdir), instances_result.path("instances.npz").resolve(),
+                      int(config.seed))
     num_candidates = int(config.correct.num_candidates)
 
     def compute(ctx):
