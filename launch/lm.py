@@ -7,6 +7,7 @@
     python -m launch.lm --mode=export --config configs/lm.py --adapter runs/lm-yesno --out runs/lm-yesno/export \
         [--merged] [--gguf]
     python -m launch.lm --mode=bench --config configs/lm.py [--bench_steps=5]
+    python -m launch.lm --mode=report --runs runs/a,runs/b,runs/c --out docs/lm/curve.png
 
 --adapter is a PEFT adapter directory or a LoRA run directory (its adapter/). Inputs are JSONL examples
 ({"instruction", "input"[, "output"]} or {"prompt"[, "answer"]}) rendered with config.data.template.
@@ -22,7 +23,7 @@ import pathlib
 from absl import app, flags
 from ml_collections import config_flags
 
-MODES = ("train", "score", "generate", "export", "bench")
+MODES = ("train", "score", "generate", "export", "bench", "report")
 config_flags.DEFINE_config_file("config", "configs/lm.py", "Config file and preset, e.g. configs/lm.py:ml100k-yesno.",
                                 lock_config=True)
 flags.DEFINE_enum("mode", None, MODES, "What to do.")
@@ -30,7 +31,7 @@ flags.DEFINE_string("workdir", None, "train: the run directory (created; resumed
 flags.DEFINE_string("adapter", None, "score/generate/export: PEFT adapter dir or LoRA run dir.")
 flags.DEFINE_string("input", None, "score/generate: JSONL examples.")
 flags.DEFINE_string("output", None, "score/generate: JSONL results (written atomically).")
-flags.DEFINE_string("out", None, "export: output directory.")
+flags.DEFINE_string("out", None, "export: output directory; report: the PNG.")
 flags.DEFINE_bool("merged", False, "export: also merged full weights as a Hugging Face directory (out/merged).")
 flags.DEFINE_bool("gguf", False, "export: also a merged GGUF for llama.cpp (out/model-f16.gguf).")
 flags.DEFINE_integer("max_new_tokens", 64, "generate: tokens per answer at most.")
@@ -38,6 +39,7 @@ flags.DEFINE_float("temperature", 0.0, "generate: 0 = greedy.")
 flags.DEFINE_float("top_p", 1.0, "generate: nucleus mass.")
 flags.DEFINE_multi_string("stop", [], "generate: stop strings.")
 flags.DEFINE_integer("bench_steps", 5, "bench: timed repetitions per measurement.")
+flags.DEFINE_list("runs", [], "report: LoRA run directories (one per seed).")
 flags.mark_flags_as_required(["mode"])
 
 
@@ -143,6 +145,11 @@ def main(argv):
             from engine.lm.stages import run as run_stages
             _need("workdir")
             return run_stages(config, flags.FLAGS.workdir)
+        if mode == "report":
+            from engine.lm.report import plot, summarize
+            _need("runs", "out")
+            return {**summarize(flags.FLAGS.runs, config.eval.metric),
+                    "png": str(plot(flags.FLAGS.runs, flags.FLAGS.out, config.eval.metric))}
         if mode == "bench":
             from engine.lm.bench import run_bench
             return run_bench(config, steps=flags.FLAGS.bench_steps)

@@ -30,19 +30,19 @@ class Generation:
     finish_reason: str  # "eos", "stop" (a stop string) or "length"
 
 
-def sample_next(logits, key, temperature: float, top_p: float):
-    """Next token ids [B] from logits [B, V] (float32): argmax when temperature == 0, else a draw from the
-    tempered distribution restricted to the smallest set of tokens whose probability reaches top_p."""
-    if temperature == 0.0:
+def sample_next(logits, key, temperature, top_p, greedy: bool):
+    """Next token ids [B] from logits [B, V] (float32): argmax when greedy, else a draw from the tempered
+    distribution restricted to the smallest set of tokens whose probability reaches top_p. temperature and
+    top_p are traced, so every sampling setting shares one compiled program."""
+    if greedy:
         return jnp.argmax(logits, axis=-1).astype(jnp.int32)
     logits = logits / temperature
-    if top_p < 1.0:
-        order = jnp.argsort(-logits, axis=-1)
-        sorted_logits = jnp.take_along_axis(logits, order, axis=-1)
-        probs = jax.nn.softmax(sorted_logits, axis=-1)
-        before = jnp.cumsum(probs, axis=-1) - probs  # mass of the tokens ranked above each one
-        sorted_logits = jnp.where(before < top_p, sorted_logits, -jnp.inf)
-        logits = jnp.full_like(logits, -jnp.inf).at[jnp.arange(logits.shape[0])[:, None], order].set(sorted_logits)
+    order = jnp.argsort(-logits, axis=-1)
+    sorted_logits = jnp.take_along_axis(logits, order, axis=-1)
+    probs = jax.nn.softmax(sorted_logits, axis=-1)
+    before = jnp.cumsum(probs, axis=-1) - probs  # mass of the tokens ranked above each one (the top token: 0)
+    sorted_logits = jnp.where(before < top_p, sorted_logits, -jnp.inf)
+    logits = jnp.full_like(logits, -jnp.inf).at[jnp.arange(logits.shape[0])[:, None], order].set(sorted_logits)
     return jax.random.categorical(key, logits, axis=-1).astype(jnp.int32)
 
 
@@ -57,29 +57,26 @@ class Generator:
         self.buckets = tuple(sorted(b for b in buckets if b <= context)) or (context,)
         self.params = lm.params if params is None else params
         self.lora = lm.lora if lora is None else lora
-        self.eos = np.array(sorted(tokenizer.eos_ids), np.int32)
 
-    @functools.partial(jax.jit, static_argnums=(0, 5, 6, 7), donate_argnums=(4,))
+    @functools.partial(jax.jit, static_argnums=(0, 7), donate_argnums=(4,))
     def _prefill(self, params, lora, batch, cache, temperature, top_p, greedy, key):
-        del greedy
         ids, valid = batch
         model = self.lm.model(params, lora)
         hidden, cache = model.hidden(ids, valid, cache=cache, write_at=0)
         logits = model.logits(hidden[:, -1])
         lengths = jnp.sum(valid, axis=1).astype(jnp.int32)
-        return sample_next(logits, key, temperature, top_p), lengths, cache
+        return sample_next(logits, key, temperature, top_p, greedy), lengths, cache
 
-    @functools.partial(jax.jit, static_argnums=(0, 7, 8), donate_argnums=(3,))
-    def _decode(self, params, lora, cache, token, lengths, start, temperature, top_p, key, done):
+    @functools.partial(jax.jit, static_argnums=(0, 11), donate_argnums=(3,))
+    def _decode(self, params, lora, cache, token, lengths, start, temperature, top_p, key, done, greedy, eos):
         """`chunk` decode steps from slot `start`: feed token, write its key/value, pick the next one."""
         model = self.lm.model(params, lora)
-        eos = jnp.asarray(self.eos)
 
         def step(carry, i):
             cache, token, lengths, done = carry
             hidden, cache = model.hidden(token[:, None], jnp.ones_like(token[:, None], bool),
                                          positions=lengths[:, None], cache=cache, write_at=start + i)
-            nxt = sample_next(model.logits(hidden[:, -1]), jax.random.fold_in(key, i), temperature, top_p)
+            nxt = sample_next(model.logits(hidden[:, -1]), jax.random.fold_in(key, i), temperature, top_p, greedy)
             done = done | jnp.isin(token, eos)
             nxt = jnp.where(done, jnp.int32(self.tokenizer.pad_id), nxt)
             return (cache, nxt, lengths + 1, done), nxt
@@ -89,8 +86,10 @@ class Generator:
         return cache, token, lengths, done, tokens.T
 
     def generate(self, prompts: Sequence[Sequence[int]], *, max_new_tokens: int = 64, temperature: float = 0.0,
-                 top_p: float = 1.0, stop: Sequence[str] = (), seed: int = 0) -> list[Generation]:
-        """One Generation per prompt (token id lists), in order."""
+                 top_p: float = 1.0, stop: Sequence[str] = (), seed: int = 0,
+                 ignore_eos: bool = False) -> list[Generation]:
+        """One Generation per prompt (token id lists), in order. ignore_eos (benchmarks) decodes past the end
+        token, always max_new_tokens of them."""
         if max_new_tokens < 1 or temperature < 0 or not 0 < top_p <= 1:
             raise ValueError(f"max_new_tokens={max_new_tokens}, temperature={temperature}, top_p={top_p}: need "
                              "max_new_tokens >= 1, temperature >= 0, 0 < top_p <= 1")
@@ -107,12 +106,13 @@ class Generator:
         for start in range(0, len(order), self.batch_size):
             rows = order[start:start + self.batch_size]
             results = self._generate_batch([prompts[i] for i in rows], max_new_tokens, temperature, top_p,
-                                           tuple(stop), jax.random.fold_in(jax.random.key(seed), start))
+                                           tuple(stop), jax.random.fold_in(jax.random.key(seed), start),
+                                           frozenset() if ignore_eos else self.tokenizer.eos_ids)
             for i, r in zip(rows, results, strict=True):
                 out[i] = r
         return out
 
-    def _generate_batch(self, prompts, max_new_tokens, temperature, top_p, stop, key) -> list[Generation]:
+    def _generate_batch(self, prompts, max_new_tokens, temperature, top_p, stop, key, eos) -> list[Generation]:
         longest = max(map(len, prompts))
         bucket = bucket_for(longest, self.buckets, f"a prompt ({self.lm.model_dir})")
         steps = -(-(max_new_tokens - 1) // self.chunk) * self.chunk  # decode steps after the prefill's token
@@ -126,7 +126,6 @@ class Generator:
         finished: list[str | None] = [None] * len(prompts)
         done = jnp.zeros((self.batch_size,), bool)
         position = bucket
-        eos = set(self.tokenizer.eos_ids)
         while True:
             for r, toks in enumerate(generated):  # settle rows on the tokens so far
                 if finished[r]:
@@ -142,17 +141,16 @@ class Generator:
                 break
             cache, token, lengths, done, tokens = self._decode(
                 self.params, self.lora, cache, token, lengths, position, float(temperature), float(top_p),
-                jax.random.fold_in(key, position), done)
+                jax.random.fold_in(key, position), done, greedy, np.array(sorted(eos) or [-1], np.int32))
             position += self.chunk
             for r, row in enumerate(np.asarray(tokens)[:len(prompts)]):
                 if not finished[r]:
                     generated[r].extend(int(t) for t in row)
-        return [self._finish(toks, reason or "length", max_new_tokens, stop) for toks, reason in
+        return [self._finish(toks, reason or "length", max_new_tokens, stop, eos) for toks, reason in
                 zip(generated, finished, strict=True)]
 
-    def _finish(self, toks: list[int], reason: str, max_new_tokens: int, stop) -> Generation:
+    def _finish(self, toks: list[int], reason: str, max_new_tokens: int, stop, eos) -> Generation:
         toks = toks[:max_new_tokens]
-        eos = set(self.tokenizer.eos_ids)
         cut = next((i for i, t in enumerate(toks) if t in eos), None)
         if cut is not None:
             toks, reason = toks[:cut], "eos"

@@ -101,8 +101,11 @@ class Validator:
     """The validation (or test) metric of the current adapter: AUC / accuracy from the verbalizer's next-token
     distribution (one forward pass per batch), or the answer tokens' mean negative log-likelihood."""
 
-    def __init__(self, examples, tokenizer, scorer: Scorer, template: str, verbalizer, where: str):
+    def __init__(self, examples, tokenizer, scorer: Scorer, template: str, verbalizer, where: str, with_loss: bool):
         self.scorer, self.tokenizer, self.verbalizer = scorer, tokenizer, tuple(verbalizer)
+        # The answer NLL costs a second pass over every prompt: computed only when it is the metric or the
+        # only one (no verbalizer).
+        self.with_loss = with_loss or not self.verbalizer
         self.prompts, self.answers = [], []
         for i, ex in enumerate(examples):
             instruction, input_text, answer = example_parts(ex, ex.get("_where", f"{where} example {i}"))
@@ -127,8 +130,9 @@ class Validator:
             metrics["accuracy"] = float(np.mean(v.probs.argmax(1) == self.labels))
             if len(self.verbalizer) == 2 and len(set(self.labels.tolist())) == 2:
                 metrics["auc"] = yes_no_auc(v.probs[:, 0], self.labels == 0)
-        logp = self.scorer.continuation_logprobs(self.prompts, self.answer_ids)
-        metrics["loss"] = float(-logp.sum() / sum(map(len, self.answer_ids)))
+        if self.with_loss:
+            logp = self.scorer.continuation_logprobs(self.prompts, self.answer_ids)
+            metrics["loss"] = float(-logp.sum() / sum(map(len, self.answer_ids)))
         return metrics, scores
 
 
@@ -174,8 +178,8 @@ def train(config: ml_collections.ConfigDict, workdir, *, examples: dict | None =
     eval_every = tc.eval_every or batches.steps_per_epoch
     scorer = Scorer(lm, tokenizer, batch_size=config.eval.batch_size, buckets=buckets, mesh=mesh,
                     compute_dtype=tc.compute_dtype)
-    validators = {name: Validator(examples[name], tokenizer, scorer, dc.template, dc.verbalizer, name)
-                  for name in ("valid", "test") if name in examples}
+    validators = {name: Validator(examples[name], tokenizer, scorer, dc.template, dc.verbalizer, name,
+                                  config.eval.metric == "loss") for name in ("valid", "test") if name in examples}
 
     # --- Optimiser over the adapter only; state created replicated.
     optimizer = make_optimizer(tc, total_steps)
@@ -199,15 +203,18 @@ def train(config: ml_collections.ConfigDict, workdir, *, examples: dict | None =
     step_fn = make_train_step(lm, optimizer, tc.compute_dtype, config.seed,
                               None if dc.train_on_inputs else 1 << (most - 1).bit_length())
 
+    best_scores = {}
+
     def validate(step: int) -> bool:
-        metrics, _ = validators["valid"](state["lora"])
+        metrics, scores = validators["valid"](state["lora"])
         progress["train_seconds"] = seconds_before + time.perf_counter() - train_start
         log.write(step, "valid", {**metrics, "train_seconds": progress["train_seconds"]})
         if step == 0:
             progress["base_valid"] = metrics
         value = selection_value(metrics, config.eval.metric)
         if value > progress["best_metric"]:
-            progress.update(best_metric=value, best_step=step, bad_evals=0)
+            progress.update(best_metric=value, best_step=step, bad_evals=0, best_valid=metrics)
+            best_scores["valid"] = scores
             checkpoints.save_best(step, state, progress)
         else:
             progress["bad_evals"] += 1
@@ -268,7 +275,10 @@ def train(config: ml_collections.ConfigDict, workdir, *, examples: dict | None =
     results = {"seed": config.seed, "model": str(mdir), "best_step": best_progress["best_step"], "steps": step,
                "stopped_early": stopped_early, "base_valid": best_progress.get("base_valid")}
     for name, validator in validators.items():
-        results[name], scores = validator(best_state["lora"])
+        if name == "valid" and "best_valid" in best_progress and "valid" in best_scores:
+            results[name], scores = best_progress["best_valid"], best_scores["valid"]  # scored when it was best
+        else:
+            results[name], scores = validator(best_state["lora"])
         log.write(best_progress["best_step"], f"best_{name}", results[name])
         if scores is not None:
             write_atomic(workdir / f"scores_{name}.npy", "wb", lambda f, s=scores: np.save(f, s))

@@ -36,7 +36,7 @@ def test_verbalizer_is_the_next_token_distribution_over_the_options(scorer, toke
     v = scorer.verbalizer(prompts, ("Yes", "No"))
     assert v.token_ids == ((tokenizer.encode("Yes")[0],), (tokenizer.encode("No")[0],))
     np.testing.assert_allclose(v.probs.sum(1), 1.0, rtol=1e-6)
-    for i, p in enumerate(prompts):
+    for i, p in enumerate(prompts[:2]):
         ref = [_reference_logprobs(hf_model, p, list(t)) for t in v.token_ids]
         np.testing.assert_allclose(v.logprobs[i], ref, atol=1e-3)
     # Multi-token mode scores each option as a continuation: the same numbers for one-token options.

@@ -1,0 +1,201 @@
+"""JAX vs transformers+PEFT (PyTorch) on the same model, batch and lengths:
+
+  score     next-token log-probabilities of a batch of prompts (the verbalizer's pass): tokens/s
+  train     one LoRA step (forward, backward, AdamW on the adapter; loss on the last `answer` tokens): tokens/s and
+            the process's peak resident memory
+  generate  greedy decoding with a KV cache, EOS ignored so both produce the same count: new tokens/s
+
+Each measurement runs in its own subprocess (python -m engine.lm.bench WORKER ...), so peak memory belongs to one
+framework and one task. Timers are steady state: warm-up calls (compilation, first-touch allocations) are
+excluded, JAX results are blocked on, and the median of the timed repetitions is reported.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+WORKERS = ("jax-score", "torch-score", "jax-train", "torch-train", "jax-generate", "torch-generate")
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _timed(fn, steps: int, warmup: int = 2) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def _tokens(vocab: int, batch: int, length: int, seed: int = 0) -> np.ndarray:
+    # Ordinary tokens only (ids past the specials), the same for both frameworks.
+    return np.random.default_rng(seed).integers(100, vocab, (batch, length)).astype(np.int32)
+
+
+def jax_worker(task: str, a: dict) -> dict:
+    import jax
+    import jax.numpy as jnp
+
+    from engine.lm.model import LoRASpec
+    from engine.lm.weights import load_lm
+
+    ids = _tokens(49152, a["batch"], a["length"])
+    valid = np.ones_like(ids, bool)
+    if task == "score":
+        lm = load_lm(a["model_dir"])
+
+        def last_logprobs(params, ids, valid):
+            model = lm.model(params)
+            return jax.nn.log_softmax(model.logits(model.hidden(ids, valid)[0][:, -1]), axis=-1)
+
+        fn = jax.jit(last_logprobs)
+        seconds = _timed(lambda: jax.block_until_ready(fn(lm.params, ids, valid)), a["steps"])
+        if a.get("save"):  # the parent compares the two frameworks' numbers on this batch
+            np.save(a["save"], np.asarray(fn(lm.params, ids, valid)))
+        return {"tokens_per_s": ids.size / seconds, "seconds": seconds}
+    if task == "train":
+        from configs.lm import get_config
+        from engine.lm.train import make_train_step
+        from engine.train.experiment import make_optimizer
+
+        lm = load_lm(a["model_dir"], lora=LoRASpec(a["rank"], 2.0 * a["rank"], 0.0, tuple(a["targets"])))
+        optimizer = make_optimizer(get_config().train, 1000)
+        state = {"lora": lm.lora, "opt_state": optimizer.init(lm.lora), "step": jnp.zeros((), jnp.int32)}
+        mask = np.zeros_like(valid)
+        mask[:, -a["answer"]:] = True
+        batch = {"ids": ids[None], "valid": valid[None], "loss_mask": mask[None]}
+        step = make_train_step(lm, optimizer, "float32", 0, a["answer"])
+        holder = [state]
+
+        def run():
+            holder[0], metrics = step(holder[0], lm.params, batch)
+            jax.block_until_ready(metrics)
+
+        seconds = _timed(run, a["steps"])
+        return {"tokens_per_s": ids.size / seconds, "seconds": seconds, "peak_rss_mb": _peak_rss_mb()}
+    if task == "generate":
+        from engine.lm.generate import Generator
+        from engine.lm.tokenizer import LMTokenizer
+
+        lm = load_lm(a["model_dir"])
+        gen = Generator(lm, LMTokenizer(a["model_dir"]), batch_size=a["batch"], buckets=(a["length"],))
+        prompts = ids.tolist()
+        seconds = _timed(lambda: gen.generate(prompts, max_new_tokens=a["new_tokens"], ignore_eos=True), a["steps"],
+                         warmup=1)
+        return {"tokens_per_s": a["batch"] * a["new_tokens"] / seconds, "seconds": seconds}
+    raise ValueError(task)
+
+
+def torch_worker(task: str, a: dict) -> dict:
+    import torch
+    import transformers
+
+    torch.manual_seed(0)
+    model = transformers.AutoModelForCausalLM.from_pretrained(a["model_dir"], dtype=torch.float32)
+    ids = torch.from_numpy(_tokens(49152, a["batch"], a["length"]).astype(np.int64))
+    mask = torch.ones_like(ids)
+    if task == "score":
+        model.eval()
+
+        def run():
+            with torch.no_grad():
+                return torch.log_softmax(model(ids, attention_mask=mask, logits_to_keep=1).logits[:, -1], -1)
+
+        seconds = _timed(run, a["steps"])
+        if a.get("save"):
+            np.save(a["save"], run().numpy())
+        return {"tokens_per_s": ids.numel() / seconds, "seconds": seconds}
+    if task == "train":
+        import peft
+
+        config = peft.LoraConfig(r=a["rank"], lora_alpha=2 * a["rank"], lora_dropout=0.0,
+                                 target_modules=list(a["targets"]), task_type="CAUSAL_LM")
+        model = peft.get_peft_model(model, config)
+        model.train()
+        optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4,
+                                      weight_decay=0.0)
+        k = a["answer"]
+
+        def run():
+            # The same loss positions as the JAX step: the last k tokens, each predicted from the one before.
+            logits = model(ids, attention_mask=mask, logits_to_keep=k + 1).logits[:, :-1]
+            loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids[:, -k:].reshape(-1))
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+
+        seconds = _timed(run, a["steps"])
+        return {"tokens_per_s": ids.numel() / seconds, "seconds": seconds, "peak_rss_mb": _peak_rss_mb()}
+    if task == "generate":
+        model.eval()
+
+        def run():
+            with torch.no_grad():
+                model.generate(ids, attention_mask=mask, max_new_tokens=a["new_tokens"],
+                               min_new_tokens=a["new_tokens"], do_sample=False, pad_token_id=2)
+
+        seconds = _timed(run, a["steps"], warmup=1)
+        return {"tokens_per_s": a["batch"] * a["new_tokens"] / seconds, "seconds": seconds}
+    raise ValueError(task)
+
+
+SETTINGS = {  # the issue's sizes: scoring at prompt 256 x batch 16
+    "score": {"batch": 16, "length": 256},
+    "train": {"batch": 8, "length": 256, "answer": 4, "rank": 8, "targets": ["q_proj", "v_proj"]},
+    "generate": {"batch": 8, "length": 64, "new_tokens": 32},
+}
+
+
+def run_bench(config, *, steps: int = 5, tasks=("score", "train", "generate")) -> dict:
+    import os
+    import shutil
+    import tempfile
+
+    from engine.lm.train import model_dir
+
+    out = {"model_dir": str(model_dir(config)), "steps": steps, "results": {}, "load_average_before": os.getloadavg()}
+    scratch = tempfile.mkdtemp(prefix="lm_bench_")
+    for task in tasks:
+        row = {}
+        for framework in ("jax", "torch"):
+            args = {**SETTINGS[task], "model_dir": str(model_dir(config)), "steps": steps,
+                    "save": f"{scratch}/{framework}.npy" if task == "score" else ""}
+            done = subprocess.run([sys.executable, "-m", "engine.lm.bench", f"{framework}-{task}", json.dumps(args)],
+                                  capture_output=True, text=True, check=False)
+            if done.returncode:
+                raise RuntimeError(f"bench worker {framework}-{task} failed:\n{done.stderr[-2000:]}")
+            row[framework] = json.loads(done.stdout.strip().splitlines()[-1])
+        row["settings"] = SETTINGS[task]
+        if task == "score":  # the same batch in both: next-token log-probabilities agree
+            row["max_abs_logprob_diff"] = float(np.abs(np.load(f"{scratch}/jax.npy") - np.load(f"{scratch}/torch.npy")).max())
+        row["jax_over_torch_tokens_per_s"] = row["jax"]["tokens_per_s"] / row["torch"]["tokens_per_s"]
+        if "peak_rss_mb" in row["jax"]:
+            row["jax_over_torch_peak_rss"] = row["jax"]["peak_rss_mb"] / row["torch"]["peak_rss_mb"]
+        out["results"][task] = row
+        print(f"{task}: jax {row['jax']['tokens_per_s']:.1f} tok/s, torch {row['torch']['tokens_per_s']:.1f} tok/s, "
+              f"ratio {row['jax_over_torch_tokens_per_s']:.2f}"
+              + (f", peak RSS jax {row['jax']['peak_rss_mb']:.0f} MB torch {row['torch']['peak_rss_mb']:.0f} MB"
+                 if "peak_rss_mb" in row["jax"] else ""), flush=True)
+    out["load_average_after"] = os.getloadavg()
+    shutil.rmtree(scratch, ignore_errors=True)
+    return out
+
+
+if __name__ == "__main__":
+    worker, raw = sys.argv[1], json.loads(sys.argv[2])
+    framework, task = worker.split("-", 1)
+    result = (jax_worker if framework == "jax" else torch_worker)(task, raw)
+    print(json.dumps(result))
