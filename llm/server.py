@@ -191,7 +191,9 @@ class LlamaCppServer:
                # batch requests must queue instead.
                "--interrupt_requests", "False", "--verbose", "False"]
         if self.n_threads:
-            cmd += ["--n_threads", str(self.n_threads)]
+            # Prompt processing has its own thread count (default: every core); both, so that several
+            # processes sharing the cores do not each take all of them for their prompts.
+            cmd += ["--n_threads", str(self.n_threads), "--n_threads_batch", str(self.n_threads)]
         if self.chat_format:
             cmd += ["--chat_format", self.chat_format]
         if self.embedding:
