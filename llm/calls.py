@@ -173,7 +173,8 @@ class Answer:
                               f"{self.text[:300]!r}") from error
 
 
-def parse_answer(endpoint: str, response: dict, cached: bool, source: str, attempt: int = 0) -> Answer:
+def parse_answer(endpoint: str, response: dict, cached: bool, source: str, attempt: int = 0,
+                 asked_logprobs: bool = False) -> Answer:
     """Read the first choice of a chat or completions response, normalising the two logprob formats."""
     try:
         choice = response["choices"][0]
@@ -183,6 +184,8 @@ def parse_answer(endpoint: str, response: dict, cached: bool, source: str, attem
         else:
             text = choice["text"]
             logprobs = _completion_logprobs(choice.get("logprobs"))
+        if asked_logprobs and logprobs is None:
+            raise ValueError("log-probabilities were asked for but the answer has none in a known format")
         usage = response.get("usage") or {}
         return Answer(text=text, finish_reason=choice.get("finish_reason"), logprobs=logprobs,
                       prompt_tokens=int(usage.get("prompt_tokens") or 0),
@@ -204,6 +207,9 @@ def _chat_logprobs(logprobs: dict | None) -> list[TokenLogprob] | None:
 
 def _completion_logprobs(logprobs: dict | None) -> list[TokenLogprob] | None:
     # Legacy completions format: parallel lists "tokens", "token_logprobs", "top_logprobs" (dicts).
+    # llama.cpp's llama-server answers completions in the chat format ({"content": [...]}) instead.
+    if logprobs and logprobs.get("tokens") is None and logprobs.get("content") is not None:
+        return _chat_logprobs(logprobs)
     if not logprobs or logprobs.get("tokens") is None:
         return None
     tops = logprobs.get("top_logprobs") or [None] * len(logprobs["tokens"])

@@ -290,7 +290,7 @@ class LLMClient:
             for i, (request, body, key) in enumerate(zip(requests, bodies, keys)):
                 if key is not None and self.cache is not None and key in self.cache:
                     results[i] = parse_answer(request.endpoint, self.cache.get(key), True, self._source(request),
-                                              request.attempt)
+                                              request.attempt, bool(request.body.get("logprobs")))
                     self.usage.cache_hits += 1
                 elif key is not None and key in owners:
                     followers.append((i, owners[key]))
@@ -393,7 +393,7 @@ class LLMClient:
                     try:
                         response = await self._post(http, request, body)
                         answer = parse_answer(request.endpoint, response, False, self._source(request),
-                                              request.attempt)
+                                              request.attempt, bool(request.body.get("logprobs")))
                         if shared:
                             self.cache.put(key, request.endpoint, body, request.sample_index, response,
                                            request.attempt)
@@ -403,7 +403,8 @@ class LLMClient:
                     break
                 if found is not False:  # answered by another process meanwhile
                     self.usage.cache_hits += 1
-                    return parse_answer(request.endpoint, found, True, self._source(request), request.attempt)
+                    return parse_answer(request.endpoint, found, True, self._source(request), request.attempt,
+                                        bool(request.body.get("logprobs")))
             await asyncio.sleep(delay)
             delay = min(1.0, delay * 1.5)
         self.usage.prompt_tokens += answer.prompt_tokens

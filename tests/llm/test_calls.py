@@ -129,3 +129,16 @@ def test_usage_subtracts_failures_and_writes_json(tmp_path):
     used.write(tmp_path / "cost.json")
     assert json.loads((tmp_path / "cost.json").read_text())["failures"] == {"gave_up": 2, "invalid_answer": 2}
     assert [p.name for p in tmp_path.iterdir()] == ["cost.json"]
+
+
+def test_completion_logprobs_in_llama_server_chat_format_and_missing_ones_are_an_error():
+    content = {"content": [{"token": " Paris", "logprob": -0.26, "top_logprobs": [
+        {"token": " Paris", "logprob": -0.26}, {"token": " the", "logprob": -2.8}]}]}
+    response = {"choices": [{"text": " Paris", "finish_reason": "length", "logprobs": content}],
+                "usage": {"prompt_tokens": 5, "completion_tokens": 1}}
+    a = parse_answer(COMPLETIONS, response, False, "src", asked_logprobs=True)
+    assert a.logprobs[0].token == " Paris" and a.logprobs[0].top == {" Paris": -0.26, " the": -2.8}
+    bare = {"choices": [{"text": " Paris", "finish_reason": "length"}], "usage": {}}
+    assert parse_answer(COMPLETIONS, bare, False, "src").logprobs is None
+    with pytest.raises(BadResponse, match="src: .*log-probabilities were asked for"):
+        parse_answer(COMPLETIONS, bare, False, "src", asked_logprobs=True)
