@@ -72,6 +72,8 @@ def get_config(preset: str = "ml-100k-cpu") -> ml_collections.ConfigDict:
     c.correct.num_candidates = 3   # |C|
     c.correct.max_instances = 0    # 0 -> all alpha*n; > 0 caps them (CPU budgets)
     c.correct.complete_mode = "first"  # complete mismatch: 'first' candidate the LLM relates to, or 'all' of them
+    c.correct.probe_sets = 10      # Fig. 4 c-d: CM / PM shares per confidence set (deciles) ...
+    c.correct.probe_per_set = 0    # ... from this many sampled instances per set (0: no probe)
 
     c.retrain = ml_collections.ConfigDict()
     c.retrain.seeds = (0,)         # Plain and LLM4RSR backbones trained per seed (the paper's table: 3 seeds)
@@ -91,7 +93,7 @@ PRESETS = {
                         tgd_data=dict(k=10, num_test=30, max_partial=300, max_complete=60, min_complete=40),
                         tgd=dict(iterations=2, epochs=3, beam=2, batch_size=6, num_paraphrases=1, memory_edits=2),
                         backbone=dict(config="configs/sasrec.py:tiny", overrides=("train.max_steps=300",)),
-                        correct=dict(alpha=0.05, max_instances=100), retrain=dict(seeds=(0, 1, 2))),
+                        correct=dict(alpha=0.05, max_instances=100, probe_per_set=10), retrain=dict(seeds=(0, 1, 2))),
     "ml-1m-paper": dict(data=DATA_PRESETS["ml-1m-raw"]["data"], tgd_data=dict(k=100),
                         backbone=dict(config="configs/sasrec.py:ml-1m-raw"),
                         llm=dict(max_concurrency=64), retrain=dict(seeds=(0, 1, 2))),
@@ -103,5 +105,5 @@ PRESETS = {
                  tgd=dict(iterations=1, epochs=2, beam=2, batch_size=3, num_paraphrases=1, memory_edits=1,
                           max_errors=3, ablation=False),
                  backbone=dict(config="configs/sasrec.py:tiny"),
-                 correct=dict(alpha=0.01, max_instances=4)),
+                 correct=dict(alpha=0.01, max_instances=4, probe_per_set=1, probe_sets=2)),
 }

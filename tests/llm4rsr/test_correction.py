@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from engine.data.instances import Instances
-from llm.stages.llm4rsr.correction import apply_corrections, decide, select_uncertain
+from llm.stages.llm4rsr.correction import apply_corrections, decide, probe_rows, select_uncertain
 from llm.stages.llm4rsr.tgd import memory_ops
 
 
@@ -47,3 +47,10 @@ def test_memory_flaws_map_to_insert_modify_remove():
         "insert", "remove"]
     assert memory_ops({"missing": "...", "incorrect": "N/A", "redundant": "none"}) == []
     assert memory_ops({"missing": "", "incorrect": "wrong release year", "redundant": ""}) == ["modify"]
+
+
+def test_probe_samples_each_confidence_set():
+    conf = np.linspace(1, 0, 100, dtype=np.float32)  # row 99 is the least confident
+    sets = probe_rows(conf, 10, 3, np.random.default_rng(0))
+    assert len(sets) == 10 and all(len(s) == 3 for s in sets)
+    assert all(r >= 90 for r in sets[0]) and all(r < 10 for r in sets[-1])

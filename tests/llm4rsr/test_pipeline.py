@@ -52,6 +52,9 @@ def test_every_stage_writes_its_artifacts_and_a_rerun_makes_no_call(small_config
         if c["decision"] == "partial":
             assert c["new"][0]["inputs"] == [c["inputs"][p - 1] for p in c["relevant"]]
 
+    probe = json.loads((work / "correction" / "uncertainty_probe.json").read_text())
+    assert [r["probed"] for r in probe["by_set"]] == [1, 1] and (work / "correction" / "uncertainty_probe.png").exists()
+
     # Retrained: Plain (the confidence backbone, seed 0) against LLM4RSR, with the paired test.
     table = json.loads((work / "retrain" / "table.json").read_text())
     assert table["runs"]["plain"] == [str(work / "backbone")]

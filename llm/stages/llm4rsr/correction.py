@@ -15,6 +15,11 @@ Artifacts: instances.npz (the corrected table: the certain instances as they wer
 `instances` stage's layout, so the instance-table trainer reads it as it reads the original), changes.jsonl (one
 record per selected instance: confidence, inputs, target, the decision, the LLM's selections and what changed),
 summary.json (counts by decision, CM/PM ratios by uncertainty percentile set of the selected instances).
+
+With correct.probe_per_set > 0 the stage also samples that many instances from each of correct.probe_sets
+equal-size confidence sets (most uncertain first) and records how often the LLM finds a complete mismatch (no
+input relevant) or a partial one (some inputs irrelevant): the paper's Fig. 4 c-d, as uncertainty_probe.json
+and uncertainty_probe.png. Probed instances are not corrected.
 """
 
 from __future__ import annotations
@@ -91,6 +96,54 @@ def apply_corrections(table: Instances, rows: np.ndarray, decisions: list[dict])
                        for a in ("user", "position", "target", "inputs")))
 
 
+def probe_rows(confidence: np.ndarray, sets: int, per_set: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Rows sampled from each of `sets` equal-size sets of instances by increasing confidence."""
+    order = np.lexsort((np.arange(len(confidence)), confidence))
+    return [rng.choice(part, min(per_set, len(part)), replace=False) for part in np.array_split(order, sets)]
+
+
+def uncertainty_probe(ctx, ip, items, table, confidence, config) -> dict:
+    c = config.correct
+    sets = probe_rows(confidence, int(c.probe_sets), int(c.probe_per_set), np.random.default_rng([int(config.seed), 4]))
+    flat = np.concatenate(sets)
+    got = select(ctx, ip, [([int(v) for v in table.inputs[r] if v], int(table.target[r])) for r in flat], items,
+                 config)
+    out, at = [], 0
+    for index, rows in enumerate(sets):
+        part = got[at:at + len(rows)]
+        at += len(rows)
+        n_inputs = [int((table.inputs[r] != 0).sum()) for r in rows]
+        answered = [(o.value, n) for o, n in zip(part, n_inputs) if o.ok]
+        cm = sum(not v for v, _ in answered)
+        pm = sum(0 < len(v) < n for v, n in answered)
+        out.append({"set": index, "probed": len(rows), "answered": len(answered), "failed": len(rows) - len(answered),
+                    "cm_ratio": cm / len(answered) if answered else None,
+                    "pm_ratio": pm / len(answered) if answered else None,
+                    "mean_confidence": float(confidence[rows].mean())})
+    return {"sets": int(c.probe_sets), "per_set": int(c.probe_per_set), "by_set": out}
+
+
+def plot_probe(probe: dict, path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in probe["by_set"] if r["answered"]]
+    x = [r["set"] + 1 for r in rows]
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    ax.plot(x, [r["cm_ratio"] for r in rows], "o-", label="complete mismatch (CM)")
+    ax.plot(x, [r["pm_ratio"] for r in rows], "s--", label="partial mismatch (PM)")
+    ax.set_xlabel(f"confidence set (1 = most uncertain of {probe['sets']})")
+    ax.set_ylabel("share of probed instances")
+    ax.set_xticks(x)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def run(config, workdir, llm, instances_result, confidence_result, tgd_result):
     from llm.stages.llm4rsr import confidence as confidence_stage
     from llm.stages.llm4rsr import instances as instances_stage
@@ -149,6 +202,11 @@ def run(config, workdir, llm, instances_result, confidence_result, tgd_result):
                    "alpha": float(c.alpha), "complete_mode": mode, "decisions": counts,
                    "by_uncertainty_set": {str(k): v for k, v in sorted(by_set.items())},
                    "prompt_key": ip.key, "instances_digest": corrected.digest()}
+        if int(c.get("probe_per_set", 0)) > 0:
+            probe = uncertainty_probe(ctx, ip, items, table, conf["confidence"], config)
+            write_json_atomic(ctx.dir / "uncertainty_probe.json", probe)
+            plot_probe(probe, ctx.dir / "uncertainty_probe.png")
+            summary["uncertainty_probe"] = probe["by_set"]
         write_json_atomic(ctx.dir / "summary.json", summary)
         ctx.notes.update(selected=len(rows), **counts)
         return summary
@@ -156,6 +214,7 @@ def run(config, workdir, llm, instances_result, confidence_result, tgd_result):
     inputs = {"dataset": dataset_key(dataset), "instances": instances_result.meta["inputs_digest"],
               "confidence": confidence_result.meta["inputs_digest"], "tgd": tgd_result.meta["inputs_digest"],
               "alpha": float(c.alpha), "max_instances": int(c.max_instances), "num_candidates": int(c.num_candidates),
-              "complete_mode": mode, "select_max_tokens": int(config.tgd.select_max_tokens),
+              "complete_mode": mode, "probe": [int(c.get("probe_sets", 10)), int(c.get("probe_per_set", 0))],
+              "select_max_tokens": int(config.tgd.select_max_tokens),
               "max_attempts": int(config.llm.max_attempts), "version": 1}
     return run_stage(workdir, NAME, inputs, compute, OUTPUTS, llm)
