@@ -1,7 +1,9 @@
 """The keys every run has, and the dataset presets shared by all model configs.
 
 Every key exists here with its default so that a mistyped override is rejected by the locked
-config instead of silently creating a new key."""
+config instead of silently creating a new key. The range of each numeric key (learning rate >= 0 and
+finite, dropout in [0, 1), batch sizes >= 1, ...) is in engine/runner/config_checks.py, checked before a
+run loads anything; a key added here with a range needs its rule there."""
 
 from __future__ import annotations
 
