@@ -30,7 +30,17 @@ from engine.eval.host_ranking import evaluate
 from engine.eval.split_size import check_split_size
 from engine.neural_recommender import TrainedRecommender
 from engine.recommender import Recommender, gather_ranges
-from engine.run_dir import RunLog, changed_keys, check_config, config_to_dict, read_json, write_json_atomic, write_ranks
+from engine.run_dir import (
+    RunLog,
+    apply_override,
+    changed_keys,
+    check_config,
+    config_to_dict,
+    load_config,
+    read_json,
+    write_json_atomic,
+    write_ranks,
+)
 from engine.runner.config_checks import check_values
 from engine.runner.registry import build_recommender, is_neural
 from engine.train.restore import restore_best_params
@@ -158,6 +168,11 @@ def evaluate_run(workdir, split: str = "test", eval_overrides=()) -> dict:
 
     eval_overrides (e.g. 'eval.beyond_accuracy=True') add protocols the run was not trained with."""
     workdir = pathlib.Path(workdir)
+    preview = load_config(workdir)  # the overridden eval values checked before the checkpoint is read
+    for assignment in eval_overrides:
+        if assignment.startswith("eval."):
+            apply_override(preview, assignment)
+    check_values(preview)
     exp, params, progress = restore_best_params(workdir, eval_overrides)
     config = exp.config
     metrics, ranks = exp.evaluate(params, split)

@@ -49,12 +49,15 @@ def test_help_lists_presets_and_keys_with_defaults():
     assert any(line.startswith("  data.name = 'ml-100k'") for line in lines)
 
 
-def test_evaluate_set_with_a_mistyped_key(tmp_path):
+@pytest.mark.parametrize("assignment,line", [
+    ("eval.kss=(10,)", "error: unknown config key 'eval.kss'; did you mean 'eval.ks'?"),
+    ("eval.batch_size=0", "error: config key eval.batch_size=0 must be an integer >= 1"),
+])
+def test_evaluate_set_with_a_bad_key_or_value(tmp_path, assignment, line):
     from configs.sasrec import get_config
     from engine.run_dir import config_to_dict, write_json_atomic
     (tmp_path / "run").mkdir()
     write_json_atomic(tmp_path / "run" / "config.json", config_to_dict(get_config("tiny")))
     proc = subprocess.run([sys.executable, "-m", "launch.evaluate", "--workdir", str(tmp_path / "run"),
-                           "--set", "eval.kss=(10,)"], cwd=ROOT, capture_output=True, text=True, timeout=300,
-                          check=False)
-    assert (proc.returncode, proc.stderr.strip()) == (2, "error: unknown config key 'eval.kss'; did you mean 'eval.ks'?")
+                           "--set", assignment], cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert (proc.returncode, proc.stderr.strip()) == (2, line)
