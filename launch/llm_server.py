@@ -24,19 +24,23 @@ flags.DEFINE_integer("n_threads", 0, "CPU threads for generation (0: llama.cpp's
 flags.DEFINE_string("chat_format", None, "Chat format / template name (default: the template in the GGUF).")
 flags.DEFINE_bool("embedding", False, "Also serve /v1/embeddings.")
 flags.DEFINE_float("startup_timeout", 120.0, "Seconds to wait for the server to become healthy.")
-flags.DEFINE_integer("processes", 1, "Identical server processes behind one endpoint (llama-cpp-python serves one "
-                     "request at a time per process).")
+flags.DEFINE_integer("processes", 0, "Identical server processes behind one endpoint (llama-cpp-python serves one "
+                     "request at a time per process); 0: two where there are two cores or more (measured best).")
 flags.DEFINE_string("binary", None, "A llama.cpp llama-server executable to run instead of llama-cpp-python's "
                     "server (it batches concurrent requests).")
 flags.DEFINE_integer("parallel", 1, "Parallel slots of --binary (continuous batching).")
 flags.DEFINE_bool("bench", False, "Measure throughput on realistic prompts instead of serving, print the table.")
 flags.DEFINE_list("bench_concurrency", ["1", "4", "8"], "Concurrent requests to measure with --bench.")
-flags.DEFINE_integer("bench_requests", 8, "Requests per concurrency level with --bench (at least the level).")
+flags.DEFINE_integer("bench_requests", 4, "Requests per concurrency level with --bench (at least the level).")
 flags.DEFINE_string("url", None, "With --bench: measure this running server instead of starting one.")
 
 
 def _bench(endpoint, pids) -> None:
+    import logging
+
     from llm.bench import bench_requests, measure, table
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # absl logs at INFO: one line per request otherwise
 
     f = flags.FLAGS
     levels = [int(c) for c in f.bench_concurrency]
@@ -69,14 +73,18 @@ def main(argv):
             with connect(f.url, dialect="llama_cpp") as endpoint:
                 _bench(endpoint, ())
             return
-        if f.processes > 1 and f.port:
+        from llm.server import default_processes
+
+        # A fixed --port means one server there; otherwise the measured default.
+        processes = f.processes or (1 if f.port else default_processes())
+        if processes > 1 and f.port:
             raise app.UsageError("--port picks one port; with --processes > 1 each server takes a free one")
-        server = embedded_server(f.processes, model_path=f.model, host=f.host, port=f.port or None, n_ctx=f.n_ctx,
+        server = embedded_server(processes, model_path=f.model, host=f.host, port=f.port or None, n_ctx=f.n_ctx,
                                  n_threads=f.n_threads or None, chat_format=f.chat_format, embedding=f.embedding,
                                  startup_timeout=f.startup_timeout, binary=f.binary, parallel=f.parallel)
         with server:
             endpoint = server.endpoint
-            pids = server.pids if f.processes > 1 else [server.pid]
+            pids = server.pids if processes > 1 else [server.pid]
             if f.bench:
                 from llm.bench import cpu_pids
                 _bench(endpoint, cpu_pids(pids))

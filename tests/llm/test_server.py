@@ -12,7 +12,7 @@ import pytest
 
 from llm.calls import completion_request
 from llm.errors import LLMError, ServerUnavailable
-from llm.server import LlamaCppServer, connect, default_model_path, served_models
+from llm.server import LlamaCppServer, connect, default_model_path, default_processes, served_models
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -60,7 +60,7 @@ def test_launch_llm_server_prints_its_url_and_stops_on_ctrl_c(llama_server, tmp_
     # stderr goes to a file: an undrained pipe could block the launcher; the generous wait below is for
     # a loaded CI machine (shutdown is SIGTERM, at most 10 s, then SIGKILL).
     err = (tmp_path / "stderr.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "launch.llm_server", "--n_ctx=512"], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-m", "launch.llm_server", "--n_ctx=512", "--processes=1"], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=err, text=True)
     server_pid = None
     try:
@@ -124,7 +124,7 @@ def _wait_until(condition, seconds: float) -> bool:
 
 
 def test_sigkill_of_the_launcher_stops_the_server_and_removes_its_log(llama_server, tmp_path):
-    proc = subprocess.Popen([sys.executable, "-m", "launch.llm_server", "--n_ctx=512"], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-m", "launch.llm_server", "--n_ctx=512", "--processes=1"], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=(tmp_path / "stderr.log").open("w"), text=True)
     guard = None
     try:
@@ -176,3 +176,25 @@ def test_parallel_slots_need_the_llama_server_binary(tmp_path):
         LlamaCppServer(parallel=4)
     with pytest.raises(LLMError, match=f"{tmp_path / 'llama-server'}: llama-server binary not found"):
         LlamaCppServer(binary=tmp_path / "llama-server", parallel=4)
+
+
+def test_launch_llm_server_default_is_the_measured_process_count(llama_server, tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "launch.llm_server", "--n_ctx=512"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=(tmp_path / "stderr.log").open("w"), text=True)
+    guards = []
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("LLM server ready"), line + (tmp_path / "stderr.log").read_text()
+        urls = line.split("url=")[1].split()[0].split(",")
+        guards = [int(p) for p in line.split("pid=")[1].split()[0].split(",")]
+        assert len(urls) == len(guards) == default_processes()
+        assert all(served_models(url) == ["smollm2-135m-instruct"] for url in urls)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=120) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for guard in guards:
+            with contextlib.suppress(OSError):
+                os.killpg(guard, signal.SIGKILL)
+    assert _wait_until(lambda: all(_gone(g) for g in guards), 10)
