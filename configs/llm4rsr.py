@@ -95,7 +95,9 @@ PRESETS = {
                         tgd_data=dict(k=10, num_test=30, max_partial=300, max_complete=60, min_complete=40),
                         tgd=dict(iterations=1, epochs=3, beam=2, batch_size=6, num_paraphrases=1, memory_edits=2,
                                  ablation=False),
-                        backbone=dict(config="configs/sasrec.py:tiny", overrides=("train.max_steps=300",)),
+                        # About 8 epochs of the 80,886 instances (batch 128), validated every 400 steps.
+                        backbone=dict(config="configs/sasrec.py:tiny", overrides=(
+                            "train.max_steps=5000", "train.eval_every=400", "train.batch_size=128")),
                         correct=dict(alpha=0.05, max_instances=60, probe_per_set=5), retrain=dict(seeds=(0, 1, 2))),
     "ml-1m-paper": dict(data=DATA_PRESETS["ml-1m-raw"]["data"], tgd_data=dict(k=100),
                         backbone=dict(config="configs/sasrec.py:ml-1m-raw"),

@@ -27,7 +27,7 @@ def test_backbone_config_is_the_instance_mode_of_the_named_model():
     b = backbone_config(config, "/x/t.npz", 2)
     assert b.model.name == "sasrec" and b.model.max_len == 5 and tuple(b.train.length_buckets) == (5,)
     assert b.data.instances_path == "/x/t.npz" and b.seed == 2 and b.data.item_core == 50
-    assert b.train.max_steps == 300  # backbone.overrides
+    assert b.train.max_steps == 5000 and b.train.batch_size == 128  # backbone.overrides
     config.backbone.config = "configs/bert4rec.py:tiny"
     with pytest.raises(ValueError, match="cannot train on an instance table"):
         backbone_config(config, "/x/t.npz", 0)
