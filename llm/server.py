@@ -317,9 +317,9 @@ class LlamaCppServers:
 
 def default_processes() -> int:
     """Two single-threaded llama-cpp-python servers where there are two cores or more. Measured on 2 cores with
-    ~630-token prompts and 60-token answers (README, "LLM server reliability"): 0.17 completions/s at 8
-    concurrent requests against 0.11 for one server with both cores, and 3.6 server CPU-seconds per answer
-    against 10 at one request at a time, since prompt processing on two threads spins when a core is busy."""
+    ~630-token prompts and 60-token answers (README, "LLM server reliability"): 0.27 completions/s at 8
+    concurrent requests against 0.16 for one server using both cores, and 3.5 against 7.1 server CPU-seconds
+    per answer at one request at a time (prompt processing on two threads spins while a core is busy)."""
     return 2 if (os.cpu_count() or 1) >= 2 else 1
 
 
