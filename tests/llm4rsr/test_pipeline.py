@@ -21,6 +21,7 @@ def test_every_stage_writes_its_artifacts_and_a_rerun_makes_no_call(small_config
     for name, result in results.items():
         assert (result.dir / "meta.json").exists() and (result.dir / "cost.json").exists(), name
     assert json.loads((work / "cost.json").read_text()).keys() == results.keys()
+    assert (work / "cost.md").read_text().count("\n| ") == len(results)  # one row per stage
 
     # TGD: history with every kind of record, D_te F1 per iteration, final prompt among the candidates.
     history = _jsonl(work / "tgd" / "history.jsonl")

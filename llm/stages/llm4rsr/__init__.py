@@ -37,6 +37,21 @@ def run(config, workdir, log=print) -> dict:
                                      results["confidence"])
     costs = {name: r.cost for name, r in results.items()}
     write_json_atomic(workdir / "cost.json", costs)
+    from engine.run_dir import write_text_atomic
+    write_text_atomic(workdir / "cost.md", cost_table(costs))
     log(f"LLM4RSR stages done in {workdir}: " + ", ".join(
         f"{n} ({'skipped' if r.skipped else 'ran'})" for n, r in results.items()))
     return results
+
+
+def cost_table(costs: dict) -> str:
+    """Markdown table of the stages' cost.json (what each stage's last computing run spent; a stage resumed
+    after a kill counts the answers its killed run got as cache hits, and not that run's time)."""
+    lines = ["| stage | LLM requests | HTTP calls | cache hits | prompt tokens | completion tokens | failures | wall s |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, c in costs.items():
+        failures = ", ".join(f"{k} {v}" for k, v in c.get("failures", {}).items()) or "0"
+        lines.append(f"| {name} | {c.get('requests', 0)} | {c.get('calls', 0)} | {c.get('cache_hits', 0)} | "
+                     f"{c.get('prompt_tokens', 0):,} | {c.get('completion_tokens', 0):,} | {failures} | "
+                     f"{c.get('wall_seconds', 0):.0f} |")
+    return "\n".join(lines) + "\n"
