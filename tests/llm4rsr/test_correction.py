@@ -30,16 +30,24 @@ def test_decisions():
     assert decide(x, frozenset(), [7, 8], [frozenset(), None]) == {"decision": "complete_dropped", "new": []}
 
 
-def test_corrected_table_keeps_certain_rows_and_left_pads_corrected_ones():
-    table = Instances(np.arange(4, dtype=np.int64), np.array([1, 2, 3, 4], np.int64), np.array([5, 6, 7, 8], np.int32),
-                      np.array([[1, 2, 3], [0, 2, 3], [1, 1, 4], [2, 3, 4]], np.int32))
+def test_corrected_table_replaces_rows_in_place_and_left_pads_them():
+    table = Instances(np.arange(5, dtype=np.int64), np.array([1, 2, 3, 4, 5], np.int64),
+                      np.array([5, 6, 7, 8, 9], np.int32),
+                      np.array([[1, 2, 3], [0, 2, 3], [1, 1, 4], [2, 3, 4], [3, 4, 1]], np.int32))
     decisions = [decide([1, 1, 4], frozenset({3}), [], []),                        # row 2 -> [0, 0, 4] -> 7
                  decide([1, 2, 3], frozenset(), [9], [frozenset({1, 2})]),         # row 0 -> [0, 1, 2] -> 9
                  decide([2, 3, 4], frozenset(), [9], [frozenset()])]               # row 3 dropped
     out = apply_corrections(table, np.array([2, 0, 3]), decisions)
-    assert out.user.tolist() == [1, 2, 0]
-    assert out.inputs.tolist() == [[0, 2, 3], [0, 0, 4], [0, 1, 2]]
-    assert out.target.tolist() == [6, 7, 9] and out.position.tolist() == [2, 3, 1]
+    assert out.user.tolist() == [0, 1, 2, 4]
+    assert out.inputs.tolist() == [[0, 1, 2], [0, 2, 3], [0, 0, 4], [3, 4, 1]]
+    assert out.target.tolist() == [9, 6, 7, 9] and out.position.tolist() == [1, 2, 3, 5]
+    # 'all': one row per accepted candidate, where the original was.
+    many = decide([1, 2, 3], frozenset(), [8, 9], [frozenset({1}), frozenset({3})], mode="all")
+    out = apply_corrections(table, np.array([1]), [many])
+    assert out.user.tolist() == [0, 1, 1, 2, 3, 4] and out.target.tolist()[1:3] == [8, 9]
+    # Nothing changed: the same table.
+    same = apply_corrections(table, np.array([4]), [decide([3, 4, 1], frozenset({1, 2, 3}), [], [])])
+    assert same.digest() == table.digest()
 
 
 def test_memory_flaws_map_to_insert_modify_remove():

@@ -60,7 +60,8 @@ def test_every_stage_writes_its_artifacts_and_a_rerun_makes_no_call(small_config
     table = json.loads((work / "retrain" / "table.json").read_text())
     assert table["runs"]["plain"] == [str(work / "backbone")]
     assert set(table["tests"]) == {"NDCG@10", "HR@10"}  # the runs' eval.ks are (5, 10) here
-    saved = json.loads((work / "runs" / "llm4rsr-s0" / "config.json").read_text())
+    (run_dir,) = (work / "runs").glob("llm4rsr-*-s0")
+    saved = json.loads((run_dir / "config.json").read_text())
     assert saved["data"]["instances_path"] == str((work / "correction" / "instances.npz").resolve())
     assert saved["model"]["max_len"] == 3 and saved["seed"] == 0
 

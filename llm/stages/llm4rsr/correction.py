@@ -11,8 +11,8 @@ For each selected instance the LLM selects the relevant inputs (the optimised IP
   instance for which no candidate gets a relevant input is removed (no reliable target is left);
 - an answer that failed after its retries -> the instance is kept unchanged and the failure counted.
 
-Artifacts: instances.npz (the corrected table: the certain instances as they were, then the corrected ones; the
-`instances` stage's layout, so the instance-table trainer reads it as it reads the original), changes.jsonl (one
+Artifacts: instances.npz (the corrected table: every instance in its original row, the corrected ones replaced in
+place; the `instances` stage's layout, so the instance-table trainer reads it as it reads the original), changes.jsonl (one
 record per selected instance: confidence, inputs, target, the decision, the LLM's selections and what changed),
 summary.json (counts by decision, CM/PM ratios by uncertainty percentile set of the selected instances).
 
@@ -78,22 +78,22 @@ def decide(inputs: list[int], relevant, candidates: list[int], candidate_answers
 
 
 def apply_corrections(table: Instances, rows: np.ndarray, decisions: list[dict]) -> Instances:
-    """The certain instances (all rows not in `rows`) followed by the corrected ones."""
-    keep = np.ones(len(table), bool)
-    keep[rows] = False
-    certain = table.subset(np.flatnonzero(keep))
-    user, position, target, inputs = [], [], [], []
+    """The table with each corrected row replaced, in place, by its corrected instances (none if dropped, several
+    with complete_mode 'all'). Keeping every other row where it was keeps the trainer's seeded shuffle the same for
+    Plain and LLM4RSR when no row is dropped or added, so the two runs differ only in the corrected rows."""
+    by_row = dict(zip((int(r) for r in rows), decisions))
     width = table.max_inputs
-    for row, d in zip(rows, decisions):
-        for new_inputs, new_target in d["new"]:
-            user.append(table.user[row])
-            position.append(table.position[row])
-            target.append(table.target[row] if new_target is None else new_target)
-            inputs.append(left_pad(new_inputs, width))
-    corrected = Instances(np.array(user, np.int64), np.array(position, np.int64), np.array(target, np.int32),
-                          np.array(inputs, np.int32).reshape(-1, width))
-    return Instances(*(np.concatenate([getattr(certain, a), getattr(corrected, a)])
-                       for a in ("user", "position", "target", "inputs")))
+    parts: list[tuple[np.ndarray, ...]] = []
+    previous = 0
+    for row in sorted(by_row):
+        parts.append(tuple(getattr(table, a)[previous:row] for a in ("user", "position", "target", "inputs")))
+        new = by_row[row]["new"]
+        parts.append((np.full(len(new), table.user[row], np.int64), np.full(len(new), table.position[row], np.int64),
+                      np.array([table.target[row] if t is None else t for _, t in new], np.int32),
+                      np.array([left_pad(x, width) for x, _ in new], np.int32).reshape(-1, width)))
+        previous = row + 1
+    parts.append(tuple(getattr(table, a)[previous:] for a in ("user", "position", "target", "inputs")))
+    return Instances(*(np.concatenate([p[i] for p in parts]) for i in range(4)))
 
 
 def probe_rows(confidence: np.ndarray, sets: int, per_set: int, rng: np.random.Generator) -> list[np.ndarray]:
@@ -214,7 +214,7 @@ def run(config, workdir, llm, instances_result, confidence_result, tgd_result):
     inputs = {"dataset": dataset_key(dataset), "instances": instances_result.meta["inputs_digest"],
               "confidence": confidence_result.meta["inputs_digest"], "tgd": tgd_result.meta["inputs_digest"],
               "alpha": float(c.alpha), "max_instances": int(c.max_instances), "num_candidates": int(c.num_candidates),
-              "complete_mode": mode, "probe": [int(c.get("probe_sets", 10)), int(c.get("probe_per_set", 0))],
+              "complete_mode": mode, "table_order": "in_place", "probe": [int(c.get("probe_sets", 10)), int(c.get("probe_per_set", 0))],
               "select_max_tokens": int(config.tgd.select_max_tokens),
               "max_attempts": int(config.llm.max_attempts), "version": 1}
     return run_stage(workdir, NAME, inputs, compute, OUTPUTS, llm)

@@ -2,8 +2,8 @@
 (LLM4RSR) against the same backbone on the uncorrected instances (Plain), same seeds, same budget, both evaluated
 on the unchanged loo_full validation and test prompts.
 
-The runs live in <workdir>/runs/{plain,llm4rsr}-s<seed> (the trainer resumes them; the plain run of seed `seed`
-is the confidence stage's backbone). The stage writes table.json / table.md: test NDCG and HR at 10 and 20 per
+The runs live in <workdir>/runs/{plain,llm4rsr}-<table sha256[:10]>-s<seed> (the trainer resumes them; the plain
+run of seed `seed` is the confidence stage's backbone). The stage writes table.json / table.md: test NDCG and HR at 10 and 20 per
 side (mean ± sample std over seeds) and the paired test per metric (engine.eval.significance, the test that
 launch.compare runs; launch.compare itself refuses the pair, whose data sections differ in data.instances_path).
 """
@@ -41,10 +41,14 @@ def run(config, workdir, instances_result, correction_result, confidence_result,
     tables = {"plain": instances_result.path("instances.npz").resolve(),
               "llm4rsr": correction_result.path("instances.npz").resolve()}
 
+    digests = {side: file_digest(path)[:10] for side, path in tables.items()}
+
     def run_dir(side: str, seed: int) -> pathlib.Path:
         if side == "plain" and seed == int(config.seed):
             return backbone_dir(config, workdir)
-        return workdir / "runs" / f"{side}-s{seed}"
+        # Named by the table's content: a re-made correction with other answers trains new runs, never reuses
+        # runs of the old table (their data.instances_path would be the same file name).
+        return workdir / "runs" / f"{side}-{digests[side]}-s{seed}"
 
     def compute(ctx):
         runs = {side: [ensure_run(config, run_dir(side, s), tables[side], s) for s in seeds] for side in tables}
@@ -68,7 +72,7 @@ def run(config, workdir, instances_result, correction_result, confidence_result,
               "correction": correction_result.meta["inputs_digest"],
               "backbone": confidence_result.meta["inputs"]["backbone_config"],
               "backbone_spec": [config.backbone.config, list(config.backbone.overrides)], "seeds": seeds,
-              "corrected_table": file_digest(tables["llm4rsr"]), "version": 1}
+              "corrected_table": file_digest(tables["llm4rsr"]), "version": 2}
     return run_stage(workdir, NAME, inputs, compute, OUTPUTS, llm)
 
 
