@@ -19,11 +19,11 @@ PACKAGES = ("engine", "llm", "launch", "configs")
 # Low to high. A unit may import units of its own layer or below, never above.
 LAYERS = (
     ("engine", "engine.run_dir", "engine.tiling", "engine.data"),  # files and data, no model knowledge
-    ("engine.models", "engine.text", "engine.lm"),                  # networks: recommenders, text encoder, LM
+    ("engine.models", "engine.text"),                               # networks: recommenders, text encoder
     ("engine.recommender",),                                        # the Recommender contract (scores, recommend)
     ("engine.eval",),                                               # metrics and protocols of any Recommender
     ("engine.neighbors", "engine.embedding_recs"),                  # non-neural recommenders
-    ("engine.train",),                                              # the trainer of engine.models
+    ("engine.train", "engine.lm"),                                  # the trainer; the causal LM with its LoRA training
     ("engine.neural_recommender",),                                 # a trained model as a Recommender
     ("engine.runner", "engine.report", "engine.benchmark"),           # run driver, registry; result tables; benchmarks
     ("llm", "llm.prompts", "llm.stages"),                           # the text side (engine never imports it)
