@@ -39,7 +39,7 @@ def readme_groups() -> list[tuple[str, list[list[str]]]]:
 
 def test_readme_throughput_rows_are_the_kept_benchmark_output():
     runs, groups = kept_runs(), readme_groups()
-    assert len(runs) == len(groups) == 3
+    assert len(runs) == len(groups) == 4
     for (command, rows), (label, readme_rows) in zip(runs, groups):
         processes = re.search(r"--processes (\d)", label).group(1)
         assert f"--processes {processes}" in command and ("--binary" in command) == ("--binary" in label)
