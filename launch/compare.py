@@ -21,7 +21,8 @@ import sys
 
 import numpy as np
 
-from launch.summarize import load_results, model_identity
+from engine.run_dir import load_results
+from launch.summarize import model_identity
 
 DEFAULT_METRICS = ("NDCG@10", "HR@10", "MRR@10", "NDCG@20", "HR@20")
 RESULTS = pathlib.Path(__file__).resolve().parents[1] / "docs" / "results"

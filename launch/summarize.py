@@ -13,18 +13,9 @@ import pathlib
 import sys
 
 from engine.report.tables import format_mean_std, mean_std
+from engine.run_dir import load_results
 
 DEFAULT_METRICS = ("NDCG@10", "HR@10", "MRR@10", "NDCG@20", "HR@20", "MRR@20")
-
-
-def load_results(run_dirs) -> list[dict]:
-    results = []
-    for d in run_dirs:
-        path = pathlib.Path(d) / "results.json"
-        if not path.exists():
-            raise FileNotFoundError(f"{path} not found: has the run in {d} finished?")
-        results.append(json.loads(path.read_text()))
-    return results
 
 
 def model_identity(result: dict, config) -> str:
