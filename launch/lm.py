@@ -100,7 +100,19 @@ def score(config):
         for i, lp in zip(answered, logp, strict=True):
             out[i]["answer_logprob"] = float(lp)
     _write_jsonl(flags.FLAGS.output, out)
-    return {"scored": len(out), "output": flags.FLAGS.output}
+    summary = {"scored": len(out), "output": flags.FLAGS.output}
+    answers = [r.get("output") or r.get("answer") for r in rows]
+    options = tuple(config.data.verbalizer)
+    if options and all(a in options for a in answers):  # labelled with the verbalizer: the validation metrics
+        import numpy as np
+
+        from engine.eval.auc import yes_no_auc
+
+        labels = np.array([options.index(a) for a in answers])
+        summary["accuracy"] = float(np.mean(v.probs.argmax(1) == labels))
+        if len(options) == 2 and len(set(labels.tolist())) == 2:
+            summary["auc"] = yes_no_auc(v.probs[:, 0], labels == 0)
+    return summary
 
 
 def generate(config):
