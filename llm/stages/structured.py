@@ -15,7 +15,6 @@ is never silently dropped.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import json
 import re
 from collections.abc import Callable, Sequence
@@ -23,11 +22,6 @@ from typing import Any
 
 from llm.calls import chat_request
 from llm.errors import BadResponse, LLMError, RequestFailed
-
-# The attempt field of llm.calls.Request is new; until every checkout has it, a retry is keyed by its draw
-# (sample_index), which the cache also keeps apart. Both give each retry its own cache record.
-_HAS_ATTEMPT = "attempt" in inspect.signature(chat_request).parameters
-
 
 _WORD = re.compile(r"[^\W\d_]{2,}")
 
@@ -63,9 +57,8 @@ class Outcome:
 def _request(messages, schema, max_tokens: int, attempt: int, retry_temperature: float):
     if attempt == 0:
         return chat_request(messages, max_tokens=max_tokens, temperature=0.0, json_schema=schema)
-    kwargs = {"attempt": attempt} if _HAS_ATTEMPT else {"sample_index": attempt}
     return chat_request(messages, max_tokens=max_tokens, temperature=retry_temperature, seed=attempt,
-                        json_schema=schema, **kwargs)
+                        json_schema=schema, attempt=attempt)
 
 
 def classify(result, validate: Callable[[Any], Any]) -> tuple[Any, str | None, str, str]:

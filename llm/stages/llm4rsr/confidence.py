@@ -79,18 +79,12 @@ def ensure_run(config, path: pathlib.Path, instances_path, seed: int) -> pathlib
 
 
 def _run_experiment():
-    try:  # the trainer's driver has moved during the engine restructure (issue 40)
-        from engine.runner import run_experiment
-    except ImportError:
-        from engine.runner import run_experiment
+    from engine.runner import run_experiment
     return run_experiment
 
 
 def _restore(path):
-    try:
-        from engine.train.restore import restore_best_params
-    except ImportError:  # before the engine restructure
-        from engine.train.restore import restore_best_params
+    from engine.train.restore import restore_best_params
     return restore_best_params(path)
 
 
