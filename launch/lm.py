@@ -8,6 +8,8 @@
         [--merged] [--gguf]
     python -m launch.lm --mode=bench --config configs/lm.py [--bench_steps=5]
     python -m launch.lm --mode=report --runs runs/a,runs/b,runs/c --out docs/lm/curve.png
+    python -m launch.lm --mode=serve --config configs/lm.py --out runs/lm-yesno/export --input x.jsonl --output a.jsonl
+        (the exported GGUF served by the embedded llama.cpp server, asked through llm.LLMClient)
 
 --adapter is a PEFT adapter directory or a LoRA run directory (its adapter/). Inputs are JSONL examples
 ({"instruction", "input"[, "output"]} or {"prompt"[, "answer"]}) rendered with config.data.template.
@@ -23,7 +25,7 @@ import pathlib
 from absl import app, flags
 from ml_collections import config_flags
 
-MODES = ("train", "score", "generate", "export", "bench", "report")
+MODES = ("train", "score", "generate", "export", "bench", "report", "serve")
 config_flags.DEFINE_config_file("config", "configs/lm.py", "Config file and preset, e.g. configs/lm.py:ml100k-yesno.",
                                 lock_config=True)
 flags.DEFINE_enum("mode", None, MODES, "What to do.")
@@ -31,7 +33,7 @@ flags.DEFINE_string("workdir", None, "train: the run directory (created; resumed
 flags.DEFINE_string("adapter", None, "score/generate/export: PEFT adapter dir or LoRA run dir.")
 flags.DEFINE_string("input", None, "score/generate: JSONL examples.")
 flags.DEFINE_string("output", None, "score/generate: JSONL results (written atomically).")
-flags.DEFINE_string("out", None, "export: output directory; report: the PNG.")
+flags.DEFINE_string("out", None, "export: output directory (serve: where export wrote); report: the PNG.")
 flags.DEFINE_bool("merged", False, "export: also merged full weights as a Hugging Face directory (out/merged).")
 flags.DEFINE_bool("gguf", False, "export: also a merged GGUF for llama.cpp (out/model-f16.gguf).")
 flags.DEFINE_integer("max_new_tokens", 64, "generate: tokens per answer at most.")
@@ -147,6 +149,37 @@ def export(config):
     return written
 
 
+def serve(config):
+    """Ask the exported GGUF, served by the embedded llama.cpp server, through llm.LLMClient (as a stage would)."""
+    import math
+
+    from engine.lm.data import read_jsonl
+    from engine.lm.templates import example_parts
+    from llm.server import LlamaCppServer
+
+    _need("out", "input", "output")
+    gguf_path = pathlib.Path(flags.FLAGS.out) / "model-f16.gguf"
+    if not gguf_path.is_file():
+        raise FileNotFoundError(f"{gguf_path}: not found (run --mode=export --gguf first)")
+    rows = read_jsonl(flags.FLAGS.input)
+    out = []
+    with LlamaCppServer(model_path=gguf_path, n_ctx=2048) as server:
+        client = server.endpoint.client(timeout=120)
+        for row in rows:
+            instruction, input_text, _ = example_parts(row, row["_where"])
+            content = f"{instruction}\n\n{input_text}" if input_text else instruction
+            answer = client.chat([{"role": "user", "content": content}], max_tokens=flags.FLAGS.max_new_tokens,
+                                 temperature=0.0, top_logprobs=5)
+            result = {"where": row["_where"], "text": answer.text}
+            if config.data.verbalizer and answer.logprobs:
+                top = answer.logprobs[0].top
+                result["top_logprobs"] = top
+                result["probs"] = {o: math.exp(top[o]) for o in config.data.verbalizer if o in top}
+            out.append(result)
+    _write_jsonl(flags.FLAGS.output, out)
+    return {"answered": len(out), "output": flags.FLAGS.output, "served": str(gguf_path)}
+
+
 def main(argv):
     from launch.common import run_guarded, start
     start(argv)
@@ -165,7 +198,7 @@ def main(argv):
         if mode == "bench":
             from engine.lm.bench import run_bench
             return run_bench(config, steps=flags.FLAGS.bench_steps)
-        return {"score": score, "generate": generate, "export": export}[mode](config)
+        return {"score": score, "generate": generate, "export": export, "serve": serve}[mode](config)
 
     print(json.dumps(run_guarded(run), indent=2, default=str))
 
