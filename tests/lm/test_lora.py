@@ -154,3 +154,19 @@ def test_sequential_stages_start_from_the_previous_adapter(tiny_model_dir, tmp_p
     lines = [json.loads(x) for x in (tmp_path / "run" / "second" / "metrics.jsonl").read_text().splitlines()]
     assert lines[0]["step"] == 0 and abs(lines[0]["loss"] - first["valid"]["loss"]) < 1e-5
     assert isinstance(c, ml_collections.ConfigDict)
+
+
+def test_bfloat16_compute_gives_the_float32_loss_roughly(tiny_model_dir):
+    lm = _lora_lm(tiny_model_dir)
+    tok = LMTokenizer(tiny_model_dir)
+    enc = encode_examples(_examples(4), tok, "chat", train_on_inputs=False, max_len=96)
+    batch = LMBatches(enc, 4, 1, (96,), 0, tok.pad_id).batch(0)
+    optimizer = make_optimizer(get_config().train, 10)
+    losses = {}
+    for dtype in ("float32", "bfloat16"):
+        state = {"lora": jax.tree.map(jnp.copy, lm.lora), "opt_state": optimizer.init(lm.lora),
+                 "step": jnp.zeros((), jnp.int32)}
+        state, metrics = make_train_step(lm, optimizer, dtype, 0, 8)(state, lm.params, batch)
+        losses[dtype] = float(metrics["loss"])
+        assert state["lora"]["layers"]["q_proj"]["lora_a"][...].dtype == jnp.float32  # float32 master weights
+    assert abs(losses["bfloat16"] - losses["float32"]) < 0.05 * losses["float32"]
