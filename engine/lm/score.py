@@ -54,17 +54,11 @@ class Scorer:
         self.batch_size = batch_size
         context = lm.config.max_position_embeddings
         self.buckets = tuple(sorted(b for b in buckets if b <= context)) or (context,)
+        # Weights are arguments of the compiled functions, so assigning another adapter to .lora (the trainer's
+        # validation does) reuses the compiled code.
         self.params = lm.params if params is None else params
         self.lora = lm.lora if lora is None else lora
         self.dtype = jnp.dtype(compute_dtype)
-
-    def with_weights(self, params=None, lora=None) -> Scorer:
-        """The same scorer (and compiled functions) on other weights, e.g. a training step's adapter."""
-        other = object.__new__(Scorer)
-        other.__dict__.update(self.__dict__)
-        other.params = self.params if params is None else params
-        other.lora = self.lora if lora is None else lora
-        return other
 
     def _model(self, params, lora):
         cast = lambda t: jax.tree.map(lambda x: x.astype(self.dtype), t)
