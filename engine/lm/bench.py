@@ -66,12 +66,13 @@ def jax_worker(task: str, a: dict) -> dict:
             np.save(a["save"], np.asarray(fn(lm.params, ids, valid)))
         return {"tokens_per_s": ids.size / seconds, "seconds": seconds}
     if task == "train":
-        from configs.lm import get_config
+        import ml_collections
+
         from engine.lm.train import make_train_step
         from engine.train.experiment import make_optimizer
 
         lm = load_lm(a["model_dir"], lora=LoRASpec(a["rank"], 2.0 * a["rank"], 0.0, tuple(a["targets"])))
-        optimizer = make_optimizer(get_config().train, 1000)
+        optimizer = make_optimizer(ml_collections.ConfigDict(a["train_config"]), 1000)
         state = {"lora": lm.lora, "opt_state": optimizer.init(lm.lora), "step": jnp.zeros((), jnp.int32)}
         mask = np.zeros_like(valid)
         mask[:, -a["answer"]:] = True
@@ -172,7 +173,8 @@ def run_bench(config, *, steps: int = 5, tasks=("score", "train", "generate")) -
         row = {}
         for framework in ("jax", "torch"):
             args = {**SETTINGS[task], "model_dir": str(model_dir(config)), "steps": steps,
-                    "save": f"{scratch}/{framework}.npy" if task == "score" else ""}
+                    "save": f"{scratch}/{framework}.npy" if task == "score" else "",
+                    "train_config": config.train.to_dict()}  # the optimiser of the config, in both workers' JSON
             done = subprocess.run([sys.executable, "-m", "engine.lm.bench", f"{framework}-{task}", json.dumps(args)],
                                   capture_output=True, text=True, check=False)
             if done.returncode:
