@@ -23,6 +23,7 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import os
 import pathlib
 import shutil
 import tempfile
@@ -150,6 +151,24 @@ def read_json(path) -> dict | None:
         return None
 
 
+def _remove_dead_staging(workdir: pathlib.Path, name: str) -> None:
+    """A SIGKILL leaves the staging directory behind (no except clause runs): remove those of processes that are
+    gone, so that a killed and re-run stage leaves only its finished directory. A live process's is kept."""
+    for path in workdir.glob(f".{name}.*.staging"):
+        pid = path.name[len(name) + 2:].split(".", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid():
+            try:
+                os.kill(int(pid), 0)
+                continue  # still running
+            except ProcessLookupError:
+                pass
+            except PermissionError:
+                continue  # alive, another user's
+        elif pid.isdigit():
+            continue  # our own process (an earlier stage of the same name still open)
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def run_stage(workdir, name: str, inputs: dict, compute: Callable[[StageContext], dict | None],
               outputs: tuple[str, ...], llm: LLMSession | None = None, log: Callable[[str], None] = print
               ) -> StageResult:
@@ -162,7 +181,8 @@ def run_stage(workdir, name: str, inputs: dict, compute: Callable[[StageContext]
         log(f"[{name}] up to date ({target}), skipped")
         return StageResult(name, target, meta, read_json(target / COST_FILE) or {}, True)
     workdir.mkdir(parents=True, exist_ok=True)
-    staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".staging", dir=workdir))
+    _remove_dead_staging(workdir, name)
+    staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{name}.{os.getpid()}.", suffix=".staging", dir=workdir))
     ctx = StageContext(name, staging, workdir, llm)
     start, before = time.perf_counter(), _usage(llm)
     log(f"[{name}] running")
