@@ -9,7 +9,8 @@ from llm.stages.stage import run_stage
 
 
 def test_rerun_removes_the_staging_of_a_dead_run_and_keeps_a_live_ones(tmp_path):
-    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], check=True,
+                          capture_output=True, text=True)
     dead_pid = int(done.stdout)  # a process that has exited
     dead = tmp_path / f".items.{dead_pid}.abc123.staging"
     old_format = tmp_path / ".items.qkec4e69.staging"  # written before the pid was in the name
