@@ -9,6 +9,7 @@ import difflib
 import json
 import os
 import pathlib
+import shutil
 import tempfile
 
 import jax
@@ -231,3 +232,34 @@ class RunLog:
     def close(self) -> None:
         if self._writer is not None:
             self._writer.close()
+
+
+def replace_dir(staging: pathlib.Path, target: pathlib.Path) -> None:
+    """Move staging to target. rename(2) cannot replace a non-empty directory, so an existing target is
+    first moved aside; the target path is then briefly absent but never half-written."""
+    try:
+        os.replace(staging, target)
+        return
+    except OSError:
+        if not target.exists():
+            raise
+    aside = pathlib.Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+    os.replace(target, aside / "old")
+    os.replace(staging, target)
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def write_dir_atomic(target, fill) -> pathlib.Path:
+    """A directory written in full or not at all: `fill(staging)` writes into a staging directory beside
+    `target`, which then replaces `target` (an older one included); on any failure the staging is removed."""
+    target = pathlib.Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = pathlib.Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".staging"))
+    try:
+        staging.chmod(0o755)  # mkdtemp makes it private; these folders are read like any other output
+        fill(staging)
+        replace_dir(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target

@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
-import os
 import pathlib
 import shutil
 import tempfile
@@ -30,6 +29,7 @@ import numpy as np
 
 from engine.data.errors import DataError
 from engine.data.readers import read_text
+from engine.run_dir import replace_dir
 
 FORMAT_VERSION = 1
 SEQUENCES_FILE, META_FILE, ITEMS_FILE = "sequences.npz", "meta.json", "items.jsonl"
@@ -198,18 +198,3 @@ def _read_items_jsonl(path: pathlib.Path, num_items: int) -> list[dict]:
     if len(rows) != num_items + 1:
         raise DataError(f"{path}: {len(rows)} rows, expected num_items + 1 = {num_items + 1}")
     return rows
-
-
-def replace_dir(staging: pathlib.Path, target: pathlib.Path) -> None:
-    """Move staging to target. rename(2) cannot replace a non-empty directory, so an existing target is
-    first moved aside; the target path is then briefly absent but never half-written."""
-    try:
-        os.replace(staging, target)
-        return
-    except OSError:
-        if not target.exists():
-            raise
-    aside = pathlib.Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
-    os.replace(target, aside / "old")
-    os.replace(staging, target)
-    shutil.rmtree(aside, ignore_errors=True)

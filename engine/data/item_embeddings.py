@@ -23,8 +23,8 @@ import tempfile
 
 import numpy as np
 
-from engine.data.dataset import replace_dir
 from engine.data.errors import DataError
+from engine.run_dir import replace_dir
 
 EMBEDDINGS_FILE, META_FILE, TEXTS_FILE = "item_embeddings.npy", "meta.json", "texts.jsonl"
 

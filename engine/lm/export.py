@@ -22,6 +22,7 @@ import numpy as np
 
 from engine.lm.convert import _BLOCK_NAMES, _TOP_NAMES, llama_permute
 from engine.lm.weights import _path, hf_name
+from engine.run_dir import write_dir_atomic
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "generation_config.json", "chat_template.jinja",
                    "special_tokens_map.json")
@@ -55,21 +56,6 @@ def hf_tensors(lm, params) -> dict[str, np.ndarray]:
     return out
 
 
-def _staged_dir(out_dir: pathlib.Path, fill) -> pathlib.Path:
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = pathlib.Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
-    try:
-        tmp.chmod(0o755)
-        fill(tmp)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out_dir
-
-
 def write_hf_dir(lm, params, out_dir) -> pathlib.Path:
     from safetensors.numpy import save_file
 
@@ -81,7 +67,7 @@ def write_hf_dir(lm, params, out_dir) -> pathlib.Path:
             if (lm.model_dir / name).is_file():
                 shutil.copy2(lm.model_dir / name, tmp / name)
 
-    return _staged_dir(pathlib.Path(out_dir), fill)
+    return write_dir_atomic(out_dir, fill)
 
 
 def source_gguf(lm) -> pathlib.Path:

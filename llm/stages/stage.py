@@ -32,8 +32,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Self
 
-from engine.data.dataset import replace_dir
-from engine.run_dir import write_json_atomic
+from engine.run_dir import replace_dir, write_json_atomic
 
 META_FILE, COST_FILE = "meta.json", "cost.json"
 
