@@ -206,19 +206,22 @@ class VSKNN(SessionKNN):
         super().__init__(k, sample_size, sampling, similarity, decay, seed=seed)
 
 
-class SSKNN(SessionKNN):
+class _SwitchedSKNN(SessionKNN):
+    """SKNN with one of SessionKNN's switches fixed on (`switch`); no decay option."""
+
+    options = ("k", "sample_size", "sampling", "similarity", "seed")
+    switch: str
+
+    def __init__(self, k: int = 100, sample_size: int | None = 500, sampling: str = "recent",
+                 similarity: str = "cosine", seed: int = 0):
+        super().__init__(k, sample_size, sampling, similarity, seed=seed, **{self.switch: True})
+
+
+class SSKNN(_SwitchedSKNN):
     name = "S-SKNN"
-    options = ("k", "sample_size", "sampling", "similarity", "seed")
-
-    def __init__(self, k: int = 100, sample_size: int | None = 500, sampling: str = "recent",
-                 similarity: str = "cosine", seed: int = 0):
-        super().__init__(k, sample_size, sampling, similarity, sequence_weighting=True, seed=seed)
+    switch = "sequence_weighting"
 
 
-class SFSKNN(SessionKNN):
+class SFSKNN(_SwitchedSKNN):
     name = "SF-SKNN"
-    options = ("k", "sample_size", "sampling", "similarity", "seed")
-
-    def __init__(self, k: int = 100, sample_size: int | None = 500, sampling: str = "recent",
-                 similarity: str = "cosine", seed: int = 0):
-        super().__init__(k, sample_size, sampling, similarity, transition_filter=True, seed=seed)
+    switch = "transition_filter"
