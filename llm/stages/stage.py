@@ -42,14 +42,6 @@ def digest(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
 
 
-def file_digest(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 class LLMSession:
     """The run's LLM endpoint and client, started on first use so a run whose stages are all done starts no
     server. `url` None starts the embedded llama.cpp server; `client_kwargs` go to LLMClient."""

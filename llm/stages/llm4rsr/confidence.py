@@ -20,8 +20,9 @@ import pathlib
 
 import numpy as np
 
+from engine.data.sources import file_sha256
 from llm.stages.llm4rsr.common import dataset_key, load_data
-from llm.stages.stage import file_digest, run_stage
+from llm.stages.stage import run_stage
 
 NAME = "confidence"
 OUTPUTS = ("confidence.npz",)
@@ -140,8 +141,8 @@ def run(config, workdir, instances_result, llm=None):
                 "backbone_test": results.get("test"), "mean_confidence": float(conf.mean())}
 
     inputs = {"dataset": dataset_key(dataset), "instances": instances_result.meta["inputs_digest"],
-              "backbone_results": file_digest(path / "results.json"),
-              "backbone_config": file_digest(path / "config.json"), "num_candidates": num_candidates, "version": 1}
+              "backbone_results": file_sha256(path / "results.json"),
+              "backbone_config": file_sha256(path / "config.json"), "num_candidates": num_candidates, "version": 1}
     return run_stage(workdir, NAME, inputs, compute, OUTPUTS, llm)
 
 

@@ -15,9 +15,10 @@ import pathlib
 
 import numpy as np
 
+from engine.data.sources import file_sha256
 from engine.run_dir import write_json_atomic, write_text_atomic
 from llm.stages.llm4rsr.common import dataset_key, load_data
-from llm.stages.stage import file_digest, run_stage
+from llm.stages.stage import run_stage
 
 NAME = "retrain"
 OUTPUTS = ("table.json", "table.md")
@@ -41,7 +42,7 @@ def run(config, workdir, instances_result, correction_result, confidence_result,
     tables = {"plain": instances_result.path("instances.npz").resolve(),
               "llm4rsr": correction_result.path("instances.npz").resolve()}
 
-    digests = {side: file_digest(path)[:10] for side, path in tables.items()}
+    digests = {side: file_sha256(path)[:10] for side, path in tables.items()}
 
     def run_dir(side: str, seed: int) -> pathlib.Path:
         if side == "plain" and seed == int(config.seed):
@@ -72,7 +73,7 @@ def run(config, workdir, instances_result, correction_result, confidence_result,
               "correction": correction_result.meta["inputs_digest"],
               "backbone": confidence_result.meta["inputs"]["backbone_config"],
               "backbone_spec": [config.backbone.config, list(config.backbone.overrides)], "seeds": seeds,
-              "corrected_table": file_digest(tables["llm4rsr"]), "version": 2}
+              "corrected_table": file_sha256(tables["llm4rsr"]), "version": 2}
     return run_stage(workdir, NAME, inputs, compute, OUTPUTS, llm)
 
 
