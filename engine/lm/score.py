@@ -65,10 +65,11 @@ class Scorer:
         return self.lm.model(cast(params), None if lora is None else cast(lora))
 
     @functools.partial(jax.jit, static_argnums=(0,))
-    def _last_logprobs(self, params, lora, ids, valid):
+    def _last_logprobs(self, params, lora, ids, valid, cols):
+        """log p(token | ids) of the tokens `cols` at the last position: [B, len(cols)] (only those leave the device)."""
         model = self._model(params, lora)
         hidden, _ = model.hidden(ids, valid)
-        return jax.nn.log_softmax(model.logits(hidden[:, -1]), axis=-1)
+        return jax.nn.log_softmax(model.logits(hidden[:, -1]), axis=-1)[:, cols]
 
     @functools.partial(jax.jit, static_argnums=(0, 5))
     def _tail_logprobs(self, params, lora, ids, valid, tail: int):
@@ -97,13 +98,13 @@ class Scorer:
         """[N, len(token_ids)]: log p(token | prompt) of the given next tokens (one forward pass per batch)."""
         self._check(prompts, "prompt")
         out = np.zeros((len(prompts), len(token_ids)), np.float32)
-        cols = np.asarray(token_ids)
+        cols = jnp.asarray(token_ids, jnp.int32)
         for rows in self._batches(len(prompts), [len(p) for p in prompts]):
             seqs = [prompts[i] for i in rows]
             length = bucket_for(max(map(len, seqs)), self.buckets, "a prompt")
             ids, valid = pad_batch(seqs, length, self.tokenizer.pad_id, rows=self.batch_size)
-            logp = np.asarray(self._last_logprobs(self.params, self.lora, *self.mesh.put(ids, valid)))
-            out[rows] = logp[:len(rows)][:, cols]
+            logp = np.asarray(self._last_logprobs(self.params, self.lora, *self.mesh.put(ids, valid), cols))
+            out[rows] = logp[:len(rows)]
         return out
 
     def continuation_logprobs(self, prompts: Sequence[Sequence[int]],

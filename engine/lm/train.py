@@ -236,16 +236,16 @@ def train(config: ml_collections.ConfigDict, workdir, *, examples: dict | None =
     step = start_step
     pending, window_tokens, window_start = [], 0, time.perf_counter()
     while step < total_steps and not stopped_early:
-        batch = next(iterator)
+        batch = jax.device_put(next(iterator), batch_sharding)
         length = batch["ids"].shape[-1]
         if length not in compiled:  # compile outside the timed window
             jax.block_until_ready(pending)
             t0 = time.perf_counter()
-            compiled[length] = step_fn.lower(state, lm.params, jax.device_put(batch, batch_sharding)).compile()
+            compiled[length] = step_fn.lower(state, lm.params, batch).compile()
             compile_seconds += time.perf_counter() - t0
             window_start += time.perf_counter() - t0
         window_tokens += batches.tokens(step)
-        state, metrics = compiled[length](state, lm.params, jax.device_put(batch, batch_sharding))
+        state, metrics = compiled[length](state, lm.params, batch)
         pending.append(metrics)
         step += 1
         if step % tc.log_every == 0 or step == total_steps:
