@@ -108,12 +108,9 @@ def score(config):
     if options and all(a in options for a in answers):  # labelled with the verbalizer: the validation metrics
         import numpy as np
 
-        from engine.eval.auc import yes_no_auc
+        from engine.lm.train import verbalizer_metrics
 
-        labels = np.array([options.index(a) for a in answers])
-        summary["accuracy"] = float(np.mean(v.probs.argmax(1) == labels))
-        if len(options) == 2 and len(set(labels.tolist())) == 2:
-            summary["auc"] = yes_no_auc(v.probs[:, 0], labels == 0)
+        summary.update(verbalizer_metrics(v.probs, np.array([options.index(a) for a in answers])))
     return summary
 
 

@@ -97,6 +97,15 @@ def make_train_step(lm, optimizer, compute_dtype: str, seed: int, max_targets: i
     return jax.jit(train_step, donate_argnums=0)
 
 
+def verbalizer_metrics(probs: np.ndarray, labels: np.ndarray) -> dict:
+    """Accuracy of the verbalizer's argmax over [N, K] option probabilities, and with two options and both
+    labels present the AUC of the first option."""
+    metrics = {"accuracy": float(np.mean(probs.argmax(1) == labels))}
+    if probs.shape[1] == 2 and len(set(labels.tolist())) == 2:
+        metrics["auc"] = yes_no_auc(probs[:, 0], labels == 0)
+    return metrics
+
+
 class Validator:
     """The validation (or test) metric of the current adapter: AUC / accuracy from the verbalizer's next-token
     distribution (one forward pass per batch), or the answer tokens' mean negative log-likelihood."""
@@ -127,9 +136,7 @@ class Validator:
         if self.verbalizer:
             v = self.scorer.verbalizer(self.prompts, self.verbalizer)
             scores = v.probs
-            metrics["accuracy"] = float(np.mean(v.probs.argmax(1) == self.labels))
-            if len(self.verbalizer) == 2 and len(set(self.labels.tolist())) == 2:
-                metrics["auc"] = yes_no_auc(v.probs[:, 0], self.labels == 0)
+            metrics.update(verbalizer_metrics(v.probs, self.labels))
         if self.with_loss:
             logp = self.scorer.continuation_logprobs(self.prompts, self.answer_ids)
             metrics["loss"] = float(-logp.sum() / sum(map(len, self.answer_ids)))
