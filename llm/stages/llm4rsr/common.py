@@ -58,3 +58,23 @@ def item_names(dataset, max_chars: int = 80) -> list[str]:
         name = f"{title} ({year})" if title and year else title or attributes[i]
         names.append(name if len(name) <= max_chars else name[:max_chars - 3] + "...")
     return names
+
+
+def plot_two_lines(path, x, first: tuple, second: tuple, xlabel: str, ylabel: str) -> None:
+    """A small line plot of two series (values, label): the first solid with circles, the second dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    for (values, label), style in ((first, "o-"), (second, "s--")):
+        ax.plot(x, values, style, label=label)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_xticks(x)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

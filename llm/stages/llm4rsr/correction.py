@@ -31,7 +31,7 @@ import numpy as np
 
 from engine.data.instances import Instances, save_instances
 from engine.run_dir import write_json_atomic, write_text_atomic
-from llm.stages.llm4rsr.common import dataset_key, item_names, item_type, load_data
+from llm.stages.llm4rsr.common import dataset_key, item_names, item_type, load_data, plot_two_lines
 from llm.stages.llm4rsr.prompt import Items, select
 from llm.stages.stage import run_stage
 
@@ -124,24 +124,10 @@ def uncertainty_probe(ctx, ip, items, table, confidence, config) -> dict:
 
 
 def plot_probe(probe: dict, path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     rows = [r for r in probe["by_set"] if r["answered"]]
-    x = [r["set"] + 1 for r in rows]
-    fig, ax = plt.subplots(figsize=(5, 3.2))
-    ax.plot(x, [r["cm_ratio"] for r in rows], "o-", label="complete mismatch (CM)")
-    ax.plot(x, [r["pm_ratio"] for r in rows], "s--", label="partial mismatch (PM)")
-    ax.set_xlabel(f"confidence set (1 = most uncertain of {probe['sets']})")
-    ax.set_ylabel("share of probed instances")
-    ax.set_xticks(x)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    plot_two_lines(path, [r["set"] + 1 for r in rows], ([r["cm_ratio"] for r in rows], "complete mismatch (CM)"),
+                   ([r["pm_ratio"] for r in rows], "partial mismatch (PM)"),
+                   f"confidence set (1 = most uncertain of {probe['sets']})", "share of probed instances")
 
 
 def run(config, workdir, llm, instances_result, confidence_result, tgd_result):

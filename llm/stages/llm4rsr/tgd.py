@@ -38,7 +38,7 @@ from llm.prompts.llm4rsr import (
     REFINE_PROFILE,
     template_ids,
 )
-from llm.stages.llm4rsr.common import dataset_key, item_names, item_type, load_data
+from llm.stages.llm4rsr.common import dataset_key, item_names, item_type, load_data, plot_two_lines
 from llm.stages.llm4rsr.prompt import InstructionPrompt, Items, initial_prompt, prf, select
 from llm.stages.llm4rsr.tgd_data import Sample
 from llm.stages.llm4rsr.ucb import ucb_select
@@ -300,25 +300,11 @@ def ablation(tgd: TGD, result: dict) -> dict:
 
 
 def plot_dte(dte: list[dict], path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     iterations = sorted({d["iteration"] for d in dte})
     best = [max(d["f1"] for d in dte if d["iteration"] == i) for i in iterations]
     mean = [float(np.mean([d["f1"] for d in dte if d["iteration"] == i])) for i in iterations]
-    fig, ax = plt.subplots(figsize=(5, 3.2))
-    ax.plot(iterations, best, "o-", label="best IP of the beam")
-    ax.plot(iterations, mean, "s--", label="beam mean")
-    ax.set_xlabel("TGD iteration (0 = initial prompt)")
-    ax.set_ylabel("F1 on D_te")
-    ax.set_xticks(iterations)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    plot_two_lines(path, iterations, (best, "best IP of the beam"), (mean, "beam mean"),
+                   "TGD iteration (0 = initial prompt)", "F1 on D_te")
 
 
 def run(config, workdir, llm, tgd_data_result, memory_result):
