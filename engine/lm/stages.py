@@ -8,11 +8,11 @@ A finished stage (results.json present) is not trained again, so re-running the 
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 
 import ml_collections
 
+from engine.data.sources import resolve_data_root
 from engine.lm.tasks import build_task
 from engine.lm.train import train
 
@@ -20,8 +20,7 @@ from engine.lm.train import train
 def data_root(config) -> pathlib.Path:
     if config.data.root:
         return pathlib.Path(config.data.root)
-    base = os.environ.get("SEQREC_DATA") or str(pathlib.Path(__file__).resolve().parents[3] / "shared" / "data")
-    return pathlib.Path(base) / "ml-100k"
+    return resolve_data_root() / "ml-100k"  # $SEQREC_DATA, else ../shared/data beside the checkout
 
 
 def _set(config, key: str, value, where: str) -> None:
