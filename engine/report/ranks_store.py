@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-import tempfile
 
 import numpy as np
+
+from engine.run_dir import write_atomic
 
 STORE = "ranks"  # folder under the results folder
 SPLIT = "test"
@@ -44,16 +45,12 @@ def write_store(path: pathlib.Path, arrays: dict[str, np.ndarray]) -> None:
     """Atomically: a half-written store would lose ranks that exist nowhere else."""
     dtype = smallest_dtype(arrays.values())
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
-    os.close(fd)
-    try:
-        with open(tmp, "wb") as f:
-            np.savez_compressed(f, **{name: arrays[name].astype(dtype) for name in sorted(arrays)})
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; the store is a tracked file like any other
-        os.replace(tmp, path)
-    except BaseException:
-        pathlib.Path(tmp).unlink(missing_ok=True)
-        raise
+
+    def write(f):
+        np.savez_compressed(f, **{name: arrays[name].astype(dtype) for name in sorted(arrays)})
+        os.fchmod(f.fileno(), 0o644)  # mkstemp makes it private; the store is a tracked file like any other
+
+    write_atomic(path, "wb", write)
 
 
 def store_name(run_dir: pathlib.Path) -> str:
