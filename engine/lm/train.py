@@ -59,7 +59,7 @@ def make_train_step(lm, optimizer, compute_dtype: str, seed: int, max_targets: i
     base_key = jax.random.key(seed)
 
     def loss_sum(lora, params, ids, valid, mask, key):
-        model = lm.model(_cast(params, dtype), _cast(lora, dtype))
+        model = lm.model(params, _cast(lora, dtype))
         hidden, _ = model.hidden(ids, valid, dropout_key=key)
         hidden, targets, weight = hidden[:, :-1], ids[:, 1:], mask[:, 1:]
         if max_targets is not None:  # the first max_targets loss positions of each row (stable order)
@@ -76,6 +76,7 @@ def make_train_step(lm, optimizer, compute_dtype: str, seed: int, max_targets: i
     def train_step(state, params, batch):
         # Dropout noise is a function of (seed, step, micro-batch): a resumed run draws the same noise.
         key = jax.random.fold_in(base_key, state["step"])
+        params = _cast(params, dtype)  # the frozen base, cast once per step rather than once per micro-batch
 
         def micro(carry, xs):
             grads, total, count = carry
