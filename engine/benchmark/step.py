@@ -61,8 +61,7 @@ def measure_step(config, num_items: int, steps: int, repeats: int) -> dict:
     buckets = tuple(tc.length_buckets)
     batches = TrainBatches(exp.split, tc.batch_size, config.model.max_len, buckets, config.seed, tc.window_end)
     optimizer = make_optimizer(tc, 10 ** 6)
-    state = jax.jit(lambda p: {"params": p, "opt_state": optimizer.init(p), "step": jnp.zeros((), jnp.int32)},
-                    out_shardings=exp.replicated)(exp.init_params())
+    state = exp.train_state(optimizer, exp.init_params())
     step_fn = make_train_step(exp, optimizer, loss_from_config(tc), tc.compute_dtype)
     reference_step = make_train_step(exp, optimizer, full_softmax_cross_entropy, tc.compute_dtype)
 

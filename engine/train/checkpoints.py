@@ -93,6 +93,13 @@ class RunCheckpoints:
         self.best.save(step, args=ocp.args.Composite(
             state=ocp.args.StandardSave(state), progress=ocp.args.JsonSave(progress)))
 
+    def resume(self, state, iterator):
+        """(state, progress): the latest checkpoint's (see restore_last), else `state` with a fresh progress."""
+        restored = self.restore_last(state, iterator)
+        if restored is not None:
+            return restored
+        return state, {"best_metric": float("-inf"), "best_step": -1, "bad_evals": 0, "train_seconds": 0.0}
+
     def restore_last(self, state, iterator):
         """(state, progress) from the latest checkpoint, the iterator restored in place; None if none.
 

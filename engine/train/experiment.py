@@ -86,6 +86,12 @@ class Experiment:
             return nnx.state(model)
         return jax.jit(init, out_shardings=self.replicated)()
 
+    def train_state(self, optimizer: optax.GradientTransformation, params):
+        """The train state {"params", "opt_state", "step"} at step 0, replicated: what the trainer steps and
+        checkpoints, and the template its checkpoints are restored against."""
+        return jax.jit(lambda p: {"params": p, "opt_state": optimizer.init(p), "step": jnp.zeros((), jnp.int32)},
+                       out_shardings=self.replicated)(params)
+
     def model(self, params) -> nnx.Module:
         return nnx.merge(self.graphdef, params)
 

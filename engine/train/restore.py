@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import pathlib
 
-import jax
-import jax.numpy as jnp
-
 from engine.run_dir import apply_override, load_config
 from engine.train.checkpoints import RunCheckpoints
 from engine.train.experiment import Experiment, make_optimizer
@@ -28,15 +25,12 @@ def restore_best_params(workdir, eval_overrides=()):
     if config.model.get("item_init"):
         config.model.item_init = ""  # the checkpoint holds the trained table; the text artifact is not needed
     exp = Experiment.create(config)
-    params = exp.init_params()
     checkpoints = RunCheckpoints(workdir)
     # The best checkpoint holds the whole train state; restore it against a template of that shape.
     # Its shape does not depend on the schedule: any step count the schedule accepts will do ('wsd' needs
     # room for its warm-up and decay).
     optimizer = make_optimizer(config.train, config.train.get("decay_steps", 0) + config.train.warmup_steps + 1)
-    template = jax.jit(lambda p: {"params": p, "opt_state": optimizer.init(p), "step": jnp.zeros((), jnp.int32)},
-                       out_shardings=exp.replicated)(params)
-    best = checkpoints.restore_best(template)
+    best = checkpoints.restore_best(exp.train_state(optimizer, exp.init_params()))
     checkpoints.close()
     if best is None:
         raise FileNotFoundError(f"{workdir / 'checkpoints' / 'best'}: no best checkpoint to restore")

@@ -158,17 +158,12 @@ def train(config: ml_collections.ConfigDict, workdir, *, on_step: Callable[[int]
 
     # --- Optimiser and state, created with its sharding (parameters replicated over `data`).
     optimizer = make_optimizer(tc, total_steps)
-    params = exp.init_params()
-    state = jax.jit(lambda p: {"params": p, "opt_state": optimizer.init(p), "step": jnp.zeros((), jnp.int32)},
-                    out_shardings=exp.replicated)(params)
+    state = exp.train_state(optimizer, exp.init_params())
 
     # --- Checkpoints: resume from the last one when the workdir has it.
     iterator = batches.iterator(total_steps, prefetch=tc.prefetch)
     checkpoints = RunCheckpoints(workdir, tc.keep_last)
-    progress = {"best_metric": float("-inf"), "best_step": -1, "bad_evals": 0, "train_seconds": 0.0}
-    restored = checkpoints.restore_last(state, iterator)
-    if restored is not None:
-        state, progress = restored
+    state, progress = checkpoints.resume(state, iterator)
     start_step = int(state["step"])
     # Every config check has passed: record the experiment, with any key changed since the saved config.
     will_train = start_step < total_steps and progress["bad_evals"] < tc.patience
