@@ -24,6 +24,7 @@ import numpy as np
 from jax import lax
 from jax.experimental import multihost_utils
 
+from engine.eval.ranking import worst_if_not_finite
 from engine.tiling import chunk_layout
 
 DEFAULT_CHUNK = 32768
@@ -89,7 +90,7 @@ def chunked_target_ranks(hidden, table, targets, history=None, bias=None, *, k: 
     init = (jnp.zeros((batch,), jnp.int32), jnp.full((batch, k), -jnp.inf, jnp.float32),
             jnp.zeros((batch, k), jnp.int32))
     (ranks, best_scores, best_items), _ = lax.scan(step, init, jnp.arange(chunks))
-    ranks = jnp.where(jnp.isfinite(target_score), ranks, num_items).astype(jnp.int32)
+    ranks = worst_if_not_finite(ranks, target_score, num_items)
     return ChunkedRanking(ranks, best_scores, best_items)
 
 
