@@ -80,12 +80,15 @@ def run_experiment(config: ml_collections.ConfigDict, workdir, *, splits=("valid
 
 def _trained(config, workdir: pathlib.Path, on_step, on_validate) -> Fitted:
     run = train(config, workdir, on_step=on_step, on_validate=on_validate)
-    header = {"protocol": config.split.protocol, "seed": config.seed, "model": config.model.name,
-              "dataset": config.data.name, "best_step": run.best_step, "steps": run.steps,
-              "stopped_early": run.stopped_early}
-    return Fitted(header, run.exp.split, lambda name: run.exp.evaluate(run.params, name),
+    return Fitted(_header(config, run.best_step, run.steps, run.stopped_early), run.exp.split, lambda name: run.exp.evaluate(run.params, name),
                   lambda: TrainedRecommender(run.exp, run.params), lambda: run.timing, run.log,
                   close=run.checkpoints.close)
+
+
+def _header(config, best_step: int, steps: int, stopped_early: bool) -> dict:
+    """results.json's first keys, for trained and fitted runs alike."""
+    return {"protocol": config.split.protocol, "seed": config.seed, "model": config.model.name,
+            "dataset": config.data.name, "best_step": best_step, "steps": steps, "stopped_early": stopped_early}
 
 
 def _finished(config, workdir: pathlib.Path, splits) -> dict | None:
@@ -122,10 +125,8 @@ def _fit(config, workdir: pathlib.Path) -> Fitted:
         log.write(0, name, metrics)
         return metrics, ranks
 
-    header = {"protocol": config.split.protocol, "seed": config.seed, "model": config.model.name,
-              "dataset": config.data.name, "best_step": 0, "steps": 0, "stopped_early": False}
     timing = lambda: {"fit_seconds": fit_seconds, "evaluate_seconds": time.perf_counter() - start - fit_seconds}
-    return Fitted(header, split, evaluate_split, lambda: model, timing, log,
+    return Fitted(_header(config, 0, 0, False), split, evaluate_split, lambda: model, timing, log,
                   selection=getattr(model, "selection", None))
 
 
