@@ -22,7 +22,7 @@ import io
 import json
 import pathlib
 
-from engine.report.tables import format_mean_std, mean_std
+from engine.report.tables import format_mean_std, mean_std, to_markdown
 from engine.run_dir import differing_keys, load_results, write_text_atomic
 from engine.runner.config_spec import load_config_spec
 from engine.runner.driver import run_experiment
@@ -94,11 +94,10 @@ def markdown(groups) -> str:
              "Mean ± sample std over seeds; neural models at their best validation checkpoint."]
     for split in ("test", "valid"):
         columns, rows = table_rows(groups, split)
-        lines += ["", f"## {split}", "", "| model | seeds | " + " | ".join(columns) + " |",
-                  "|---|---|" + "---|" * len(columns)]
-        for row in rows:
-            cells = [format_mean_std(*row[m], len(row["seeds"])) for m in columns]
-            lines.append(f"| {row['model']} | {len(row['seeds'])} | " + " | ".join(cells) + " |")
+        cells = [["model", "seeds", *columns]]
+        cells += [[row["model"], str(len(row["seeds"])), *(format_mean_std(*row[m], len(row["seeds"])) for m in columns)]
+                  for row in rows]
+        lines += ["", f"## {split}", "", *to_markdown(cells)]
     return "\n".join(lines) + "\n"
 
 

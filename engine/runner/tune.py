@@ -21,6 +21,7 @@ import csv
 import io
 import pathlib
 
+from engine.report.tables import to_markdown
 from engine.run_dir import apply_override, write_json_atomic, write_text_atomic
 from engine.runner.config_spec import load_config_spec
 from engine.runner.driver import run_experiment
@@ -130,8 +131,7 @@ def write_tune_report(study, directory: pathlib.Path, metric: str) -> dict:
     buffer = io.StringIO()
     csv.writer(buffer).writerows([head, *rows])
     write_text_atomic(directory / "trials.csv", buffer.getvalue())
-    md = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    md += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    md = to_markdown([head, *([str(c) for c in row] for row in rows)])
     write_text_atomic(directory / "trials.md", "\n".join(md) + "\n")
     complete = [t for t in trials if t.state.name == "COMPLETE"]
     if not complete:
