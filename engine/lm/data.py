@@ -53,9 +53,13 @@ def read_jsonl(path) -> list[dict]:
     return out
 
 
+def answer_ids(tokenizer, answer: str) -> list[int]:
+    """The answer's tokens followed by the tokenizer's end token (when it has one): what carries the loss."""
+    return tokenizer.encode(answer) + ([tokenizer.eos_id] if tokenizer.eos_id is not None else [])
+
+
 def encode_examples(examples: Sequence[dict], tokenizer, template: str, *, train_on_inputs: bool,
                     max_len: int) -> list[Encoded]:
-    eos = tokenizer.token_id(tokenizer._token_text("eos_token"))
     out = []
     for i, ex in enumerate(examples):
         where = ex.get("_where", f"example {i}")
@@ -63,7 +67,7 @@ def encode_examples(examples: Sequence[dict], tokenizer, template: str, *, train
         if answer is None:
             raise ValueError(f"{where}: no answer ('output' or 'answer') to train on")
         prompt = prompt_ids(tokenizer, template, instruction, input_text)
-        target = tokenizer.encode(answer) + ([eos] if eos is not None else [])
+        target = answer_ids(tokenizer, answer)
         ids = prompt + target
         if len(ids) > max_len:
             raise ValueError(f"{where}: {len(ids)} tokens (prompt {len(prompt)} + answer {len(target)}) exceed "

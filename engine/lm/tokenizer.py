@@ -34,8 +34,9 @@ class LMTokenizer:
         generation = self.model_dir / "generation_config.json"
         eos = json.loads(generation.read_text()).get("eos_token_id") if generation.is_file() else None
         eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
-        if self.token_id(self._token_text("eos_token")) is not None:
-            eos_ids.add(self.token_id(self._token_text("eos_token")))
+        self.eos_id = self.token_id(self._token_text("eos_token"))  # the one a training answer ends with
+        if self.eos_id is not None:
+            eos_ids.add(self.eos_id)
         self.eos_ids = frozenset(eos_ids)
         pad = self.token_id(self._token_text("pad_token"))
         self.pad_id = pad if pad is not None else (min(self.eos_ids) if self.eos_ids else 0)

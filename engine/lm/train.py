@@ -26,7 +26,7 @@ from engine.eval.auc import yes_no_auc
 from engine.lm.adapters import read_adapter, resolve_adapter_dir, write_adapter
 from engine.lm.batching import LMMesh
 from engine.lm.convert import default_model_dir
-from engine.lm.data import LMBatches, encode_examples, read_jsonl
+from engine.lm.data import LMBatches, answer_ids, encode_examples, read_jsonl
 from engine.lm.model import LoRASpec
 from engine.lm.score import Scorer
 from engine.lm.templates import example_parts, prompt_ids
@@ -128,8 +128,7 @@ class Validator:
             if unknown:
                 raise ValueError(f"{where}: answers {unknown[:3]} are not among data.verbalizer {list(self.verbalizer)}")
             self.labels = np.array([self.verbalizer.index(a) for a in self.answers])
-        eos = tokenizer.token_id(tokenizer._token_text("eos_token"))
-        self.answer_ids = [tokenizer.encode(a) + ([eos] if eos is not None else []) for a in self.answers]
+        self.answer_ids = [answer_ids(tokenizer, a) for a in self.answers]
 
     def __call__(self, lora) -> tuple[dict, np.ndarray | None]:
         self.scorer.lora = lora
