@@ -190,12 +190,15 @@ def train(config: ml_collections.ConfigDict, workdir, *, on_step: Callable[[int]
     def stop_if_diverged(fetched: list[dict], step: int) -> None:
         """Raise TrainingDiverged for a non-finite loss among `fetched` (or, with fetched=None, non-finite
         parameters), after closing the checkpoints so the last good one stays readable."""
-        bad = first_non_finite(fetched, step) if fetched is not None else None
-        if fetched is not None and bad is None:
+        if fetched is not None:
+            bad = first_non_finite(fetched, step)
+            if bad is None:
+                return
+            what, at = f"the train loss is {bad[1]}", bad[0]
+        elif bool(_all_finite(state["params"])):
             return
-        if fetched is None and bool(_all_finite(state["params"])):
-            return
-        what, at = (f"the train loss is {bad[1]}", bad[0]) if bad else ("the parameters are not finite", step)
+        else:
+            what, at = "the parameters are not finite", step
         good_step = checkpoints.last.latest_step()
         bar.close()
         checkpoints.close()
