@@ -198,10 +198,7 @@ def train(config: ml_collections.ConfigDict, workdir, *, examples: dict | None =
     # --- Checkpoints: resume from the last one when the workdir has it.
     iterator = batches.iterator(total_steps)
     checkpoints = RunCheckpoints(workdir, tc.keep_last)
-    progress = {"best_metric": float("-inf"), "best_step": -1, "bad_evals": 0, "train_seconds": 0.0}
-    restored = checkpoints.restore_last(state, iterator)
-    if restored is not None:
-        state, progress = restored
+    state, progress = checkpoints.resume(state, iterator)
     start_step = int(state["step"])
     log = RunLog(workdir, resume_step=start_step)
     most = max(sum(e.loss_mask) for e in encoded)
