@@ -169,12 +169,8 @@ def _unknown_key(config, key: str) -> str:
     return f"unknown config key {key!r}" + (f"; did you mean {close[0]!r}?" if close else "")
 
 
-def apply_override(config, assignment: str) -> None:
-    """Set `section.key=value` on a config, refusing keys it does not have; the value is a Python literal or
-    else a plain string."""
-    key, sep, text = assignment.partition("=")
-    if not sep or not key:
-        raise ValueError(f"override {assignment!r} must look like section.key=value")
+def set_key(config, key: str, value) -> None:
+    """Set a dotted `section.key` on a config, refusing keys it does not have (with a "did you mean")."""
     *path, last = key.split(".")
     node = config
     for part in path:
@@ -184,13 +180,21 @@ def apply_override(config, assignment: str) -> None:
     if not hasattr(node, "keys") or last not in node:
         raise KeyError(_unknown_key(config, key))
     try:
+        node[last] = value
+    except TypeError as error:
+        raise ValueError(f"config key {key}: cannot set {value!r} ({error})") from None
+
+
+def apply_override(config, assignment: str) -> None:
+    """Set `section.key=value` on a config; the value is a Python literal or else a plain string."""
+    key, sep, text = assignment.partition("=")
+    if not sep or not key:
+        raise ValueError(f"override {assignment!r} must look like section.key=value")
+    try:
         value = ast.literal_eval(text)
     except (ValueError, SyntaxError):
         value = text
-    try:
-        node[last] = value
-    except TypeError as error:
-        raise ValueError(f"config key {key}: cannot set {text!r} ({error})") from None
+    set_key(config, key, value)
 
 
 def load_config(workdir: pathlib.Path) -> ml_collections.ConfigDict:

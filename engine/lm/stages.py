@@ -15,24 +15,13 @@ import ml_collections
 from engine.data.sources import resolve_data_root
 from engine.lm.tasks import build_task
 from engine.lm.train import train
+from engine.run_dir import set_key
 
 
 def data_root(config) -> pathlib.Path:
     if config.data.root:
         return pathlib.Path(config.data.root)
     return resolve_data_root() / "ml-100k"  # $SEQREC_DATA, else ../shared/data beside the checkout
-
-
-def _set(config, key: str, value, where: str) -> None:
-    *path, last = key.split(".")
-    node = config
-    for part in path:
-        if part not in node:
-            raise KeyError(f"{where}: unknown config key {key!r}")
-        node = node[part]
-    if last not in node:
-        raise KeyError(f"{where}: unknown config key {key!r}")
-    node[last] = tuple(value) if isinstance(value, list) else value
 
 
 def run(config: ml_collections.ConfigDict, workdir) -> dict:
@@ -47,7 +36,10 @@ def run(config: ml_collections.ConfigDict, workdir) -> dict:
         stage_config = ml_collections.ConfigDict(config.to_dict())
         stage_config.stages = ()
         for key, value in stage.items():
-            _set(stage_config, key, value, f"stages[{i}] ({name})")
+            try:  # a list from a config file is a tuple in every other config value
+                set_key(stage_config, key, tuple(value) if isinstance(value, list) else value)
+            except (KeyError, ValueError) as error:
+                raise type(error)(f"stages[{i}] ({name}): {error.args[0]}") from None
         if previous is not None and "lora.init_from" not in stage:
             stage_config.lora.init_from = str(previous)
         stage_dir = workdir / name
