@@ -77,6 +77,15 @@ def get_config(preset: str = "ml-100k-cpu") -> ml_collections.ConfigDict:
 
     c.retrain = ml_collections.ConfigDict()
     c.retrain.seeds = (0,)         # Plain and LLM4RSR backbones trained per seed (the paper's table: 3 seeds)
+    # More backbones of the main table, each Plain vs LLM4RSR on the same two tables (the correction chosen by the
+    # `backbone` run's confidence): config specs 'file.py:preset key=value ... label=NAME'.
+    c.retrain.backbones = ()
+
+    # The alpha sweep (the paper's Fig. 4 a-b): the nested sets of the ceil(alpha * n) least confident instances
+    # corrected once (the largest; a smaller alpha's set and answers are a prefix of it), the `backbone` retrained
+    # per alpha and seed, compared with Plain. () -> no sweep. correct.max_instances does not cap it.
+    c.sweep = ml_collections.ConfigDict()
+    c.sweep.alphas = ()
     return apply_settings(c, PRESETS[preset], f"LLM4RSR preset {preset!r}") if preset in PRESETS else _unknown(preset)
 
 
@@ -84,27 +93,38 @@ def _unknown(preset):
     raise ValueError(f"unknown preset {preset!r}; known: {', '.join(PRESETS)}")
 
 
+# The paper's Fig. 4 a-b points (alpha = 1, 5, 10, 15% of the training instances).
+PAPER_ALPHAS = (0.01, 0.05, 0.10, 0.15)
+
 PRESETS = {
     # Every stage on 2 CPU cores with SmolLM2-135M: MovieLens-100K's 603 items with at least 50 ratings (all 943
     # users, 83,715 ratings), one description per item, a 1-iteration TGD on small batches with a 30-sample D_te
-    # (no ablation), the 60 least confident instances corrected (alpha = 5% of the 80,886 instances is 4,045) and a
-    # probe of 5 instances per confidence decile; Plain and LLM4RSR SASRec over three seeds. Its measured cost is
-    # in docs/llm4rsr.md.
+    # and the Table 4 ablation on it, the 60 least confident instances corrected (alpha = 5% of the 80,886
+    # instances is 4,045) and a probe of 5 instances per confidence decile; Plain and LLM4RSR SASRec over three
+    # seeds. Its measured cost is in docs/llm4rsr.md.
     "ml-100k-cpu": dict(data=dict(**DATA_PRESETS["tiny"]["data"], item_core=50, user_core=5),
                         memory=dict(max_words=30, max_tokens=64),
                         tgd_data=dict(k=10, num_test=30, max_partial=300, max_complete=60, min_complete=40),
                         tgd=dict(iterations=1, epochs=3, beam=2, batch_size=6, num_paraphrases=1, memory_edits=2,
-                                 ablation=False),
+                                 ablation=True),
                         # About 8 epochs of the 80,886 instances (batch 128), validated every 400 steps.
                         backbone=dict(config="configs/sasrec.py:tiny", overrides=(
                             "train.max_steps=5000", "train.eval_every=400", "train.batch_size=128")),
-                        correct=dict(alpha=0.05, max_instances=60, probe_per_set=5), retrain=dict(seeds=(0, 1, 2))),
+                        correct=dict(alpha=0.05, max_instances=60, probe_per_set=5),
+                        # LRURec and FMLP-Rec with SASRec's tiny-based settings and budget, on the same tables.
+                        retrain=dict(seeds=(0, 1, 2), backbones=tuple(
+                            f"configs/{m}.py:tiny train.max_steps=5000 train.eval_every=400 train.batch_size=128"
+                            for m in ("lrurec", "fmlprec")))),
     "ml-1m-paper": dict(data=DATA_PRESETS["ml-1m-raw"]["data"], tgd_data=dict(k=100),
                         backbone=dict(config="configs/sasrec.py:ml-1m-raw"),
-                        llm=dict(max_concurrency=64), retrain=dict(seeds=(0, 1, 2))),
+                        llm=dict(max_concurrency=64), sweep=dict(alphas=PAPER_ALPHAS),
+                        retrain=dict(seeds=(0, 1, 2), backbones=(
+                            "configs/lrurec.py:ml-1m-raw", "configs/fmlprec.py:ml-1m-raw"))),
     "beauty-paper": dict(data=DATA_PRESETS["beauty"]["data"], tgd_data=dict(k=10),
                          backbone=dict(config="configs/sasrec.py:beauty"), llm=dict(max_concurrency=64),
-                         retrain=dict(seeds=(0, 1, 2))),
+                         sweep=dict(alphas=PAPER_ALPHAS),
+                         retrain=dict(seeds=(0, 1, 2), backbones=(
+                             "configs/lrurec.py:beauty", "configs/fmlprec.py:beauty"))),
     "tiny": dict(data=DATA_PRESETS["tiny"]["data"], instances=dict(max_inputs=3),
                  tgd_data=dict(k=3, num_test=3, max_partial=12, max_complete=4, min_complete=2),
                  tgd=dict(iterations=1, epochs=2, beam=2, batch_size=3, num_paraphrases=1, memory_edits=1,

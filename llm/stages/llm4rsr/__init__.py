@@ -1,6 +1,7 @@
 """LLM4RSR end to end (Sun et al., AAAI 2025), one stage per directory of the run directory:
 
-instances -> item_memory -> tgd_data -> tgd -> confidence (backbone trained if needed) -> correction -> retrain
+instances -> item_memory -> tgd_data -> tgd -> confidence (backbone trained if needed) -> correction
+[-> alpha_correction] -> retrain [-> alpha_sweep]   (the alpha sweep when sweep.alphas is set)
 
 `run(config, workdir)` runs every stage in order; a finished stage with the same inputs is skipped, and a stage
 killed half-way replays its answers from <workdir>/llm_cache.jsonl, so re-running the command resumes.
@@ -11,12 +12,13 @@ from __future__ import annotations
 import json
 import pathlib
 
-STAGES = ("instances", "item_memory", "tgd_data", "tgd", "confidence", "correction", "retrain")
+STAGES = ("instances", "item_memory", "tgd_data", "tgd", "confidence", "correction", "alpha_correction", "retrain",
+          "alpha_sweep")
 
 
 def run(config, workdir, log=print) -> dict:
     from engine.run_dir import write_json_atomic
-    from llm.stages.llm4rsr import confidence, correction, instances, memory, retrain, tgd, tgd_data
+    from llm.stages.llm4rsr import confidence, correction, instances, memory, retrain, sweep, tgd, tgd_data
     from llm.stages.stage import LLMSession
 
     workdir = pathlib.Path(workdir)
@@ -32,9 +34,15 @@ def run(config, workdir, log=print) -> dict:
         results["confidence"] = confidence.run(config, workdir, results["instances"])
         results["correction"] = correction.run(config, workdir, llm, results["instances"], results["confidence"],
                                                results["tgd"])
+        if sweep.alphas(config):
+            results["alpha_correction"] = sweep.correct(config, workdir, llm, results["instances"],
+                                                        results["confidence"], results["tgd"])
     # No LLM from here on: the server is stopped before the backbones train.
     results["retrain"] = retrain.run(config, workdir, results["instances"], results["correction"],
                                      results["confidence"])
+    if "alpha_correction" in results:
+        results["alpha_sweep"] = sweep.retrain(config, workdir, results["instances"], results["alpha_correction"],
+                                               results["confidence"])
     costs = {name: r.cost for name, r in results.items()}
     write_json_atomic(workdir / "cost.json", costs)
     from engine.run_dir import write_text_atomic

@@ -35,16 +35,20 @@ def backbone_dir(config, workdir) -> pathlib.Path:
 NEXT_ITEM_MODELS = ("sasrec", "lrurec", "fmlprec", "gru4rec")
 
 
-def backbone_config(config, instances_path, seed: int):
-    """The backbone's config: backbone.config with its overrides, the LLM4RSR config's data and split, trained
-    on the instance table at `instances_path` with a window of L items."""
+def backbone_config(config, instances_path, seed: int, spec: str | None = None):
+    """The backbone's config: backbone.config with its overrides (or the config spec `spec`, 'file.py:preset
+    key=value ...', for another backbone of the main table), the LLM4RSR config's data and split, trained on the
+    instance table at `instances_path` with a window of L items."""
     from engine.run_dir import apply_override
     from engine.runner.config_spec import load_config_spec
 
-    bconfig, _ = load_config_spec(config.backbone.config, tuple(config.backbone.overrides))
+    if spec is None:
+        bconfig, _ = load_config_spec(config.backbone.config, tuple(config.backbone.overrides))
+    else:
+        bconfig, _ = load_config_spec(spec)
     if bconfig.model.name not in NEXT_ITEM_MODELS:
-        raise ValueError(f"backbone.config {config.backbone.config!r}: model {bconfig.model.name!r} cannot train on "
-                         f"an instance table (one next-item target per instance); use one of "
+        raise ValueError(f"backbone config {spec or config.backbone.config!r}: model {bconfig.model.name!r} cannot "
+                         f"train on an instance table (one next-item target per instance); use one of "
                          f"{', '.join(NEXT_ITEM_MODELS)}")
     length = int(config.instances.max_inputs)
     with bconfig.unlocked():
@@ -65,16 +69,26 @@ def check_backbone(config, path: pathlib.Path, instances_path) -> None:
     ours = {**config.data.to_dict(), "instances_path": str(instances_path), "protocol": config.split.protocol}
     theirs = {**saved.get("data", {}), "protocol": saved.get("split", {}).get("protocol")}
     differ = sorted(k for k in ours if str(ours[k]) != str(theirs.get(k)))
+    if differ == ["instances_path"] and _same_file_content(instances_path, theirs.get("instances_path")):
+        differ = []  # the same table written by another stage (an alpha-sweep point equal to the correction)
     if differ:
         raise ValueError(f"{path / 'config.json'}: the backbone was trained on other data than this LLM4RSR config "
                          f"(differing keys: {', '.join(differ)}); set backbone.workdir to a run on the same data, "
                          f"or leave it empty to train one")
 
 
-def ensure_run(config, path: pathlib.Path, instances_path, seed: int) -> pathlib.Path:
-    """Train (or finish: the trainer resumes) the backbone on an instance table unless it has results.json."""
+def _same_file_content(a, b) -> bool:
+    try:
+        return bool(b) and file_sha256(pathlib.Path(a)) == file_sha256(pathlib.Path(b))
+    except OSError:
+        return False
+
+
+def ensure_run(config, path: pathlib.Path, instances_path, seed: int, spec: str | None = None) -> pathlib.Path:
+    """Train (or finish: the trainer resumes) the backbone (or `spec`'s model) on an instance table unless it has
+    results.json."""
     if not (path / "results.json").exists():
-        _run_experiment()(backbone_config(config, instances_path, seed), str(path))
+        _run_experiment()(backbone_config(config, instances_path, seed, spec), str(path))
     check_backbone(config, path, instances_path)
     return path
 

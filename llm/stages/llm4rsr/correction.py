@@ -96,6 +96,44 @@ def apply_corrections(table: Instances, rows: np.ndarray, decisions: list[dict])
     return Instances(*(np.concatenate([p[i] for p in parts]) for i in range(4)))
 
 
+def correct_rows(ctx, ip, items, table: Instances, conf: dict, rows: np.ndarray, dataset, config, mode: str
+                 ) -> tuple[list[dict], list[dict]]:
+    """(decisions, records) of the instances at `rows`, in that order: the LLM's first selection for every row in
+    one batch, then every candidate of the complete mismatches as the new target in a second batch. A row's
+    decision depends only on its own answers, so the corrections of a prefix of `rows` are a prefix of these."""
+    questions = [([int(v) for v in table.inputs[r] if v], int(table.target[r])) for r in rows]
+    first = select(ctx, ip, questions, items, config)
+    relevant = [o.value if o.ok else None for o in first]
+    # Complete mismatches: every candidate as the new target, asked in one batch.
+    cm = [i for i, rel in enumerate(relevant) if rel is not None and not rel]
+    cands = {i: [int(v) for v in conf["candidates"][rows[i]]] for i in cm}
+    pairs = [(i, v) for i in cm for v in cands[i]]
+    second = select(ctx, ip, [(questions[i][0], v) for i, v in pairs], items, config)
+    by_candidate = {(i, v): (o.value if o.ok else None) for (i, v), o in zip(pairs, second)}
+    decisions, records = [], []
+    for i, row in enumerate(rows):
+        inputs, target = questions[i]
+        answers = [by_candidate[(i, v)] for v in cands.get(i, [])]
+        d = decide(inputs, relevant[i], cands.get(i, []), answers, mode)
+        decisions.append(d)
+        records.append({"row": int(row), "user_id": str(dataset.user_ids[table.user[row]]),
+                        "position": int(table.position[row]), "confidence": float(conf["confidence"][row]),
+                        "rank": i, "inputs": inputs, "target": target, "decision": d["decision"],
+                        "relevant": sorted(relevant[i]) if relevant[i] is not None else None,
+                        "failure": None if first[i].ok else first[i].failure,
+                        "candidates": [{"target": v, "relevant": sorted(a) if a is not None else None}
+                                       for v, a in zip(cands.get(i, []), answers)],
+                        "new": [{"inputs": x, "target": target if t is None else t} for x, t in d["new"]]})
+    return decisions, records
+
+
+DECISIONS = ("kept", "partial", "complete_replaced", "complete_dropped", "failed")
+
+
+def count_decisions(decisions: list[dict]) -> dict[str, int]:
+    return {k: sum(d["decision"] == k for d in decisions) for k in DECISIONS}
+
+
 def probe_rows(confidence: np.ndarray, sets: int, per_set: int, rng: np.random.Generator) -> list[np.ndarray]:
     """Rows sampled from each of `sets` equal-size sets of instances by increasing confidence."""
     order = np.lexsort((np.arange(len(confidence)), confidence))
@@ -145,35 +183,12 @@ def run(config, workdir, llm, instances_result, confidence_result, tgd_result):
         ip, memory = tgd_stage.load(tgd_result)
         items = Items(item_names(dataset), memory, item_type(config, dataset))
         rows = select_uncertain(conf["confidence"], float(c.alpha), int(c.max_instances))
-        questions = [([int(v) for v in table.inputs[r] if v], int(table.target[r])) for r in rows]
-        first = select(ctx, ip, questions, items, config)
-        relevant = [o.value if o.ok else None for o in first]
-        # Complete mismatches: every candidate as the new target, asked in one batch.
-        cm = [i for i, rel in enumerate(relevant) if rel is not None and not rel]
-        cands = {i: [int(v) for v in conf["candidates"][rows[i]]] for i in cm}
-        pairs = [(i, v) for i in cm for v in cands[i]]
-        second = select(ctx, ip, [(questions[i][0], v) for i, v in pairs], items, config)
-        by_candidate = {(i, v): (o.value if o.ok else None) for (i, v), o in zip(pairs, second)}
-        decisions, records = [], []
-        for i, row in enumerate(rows):
-            inputs, target = questions[i]
-            answers = [by_candidate[(i, v)] for v in cands.get(i, [])]
-            d = decide(inputs, relevant[i], cands.get(i, []), answers, mode)
-            decisions.append(d)
-            records.append({"row": int(row), "user_id": str(dataset.user_ids[table.user[row]]),
-                            "position": int(table.position[row]), "confidence": float(conf["confidence"][row]),
-                            "rank": i, "inputs": inputs, "target": target, "decision": d["decision"],
-                            "relevant": sorted(relevant[i]) if relevant[i] is not None else None,
-                            "failure": None if first[i].ok else first[i].failure,
-                            "candidates": [{"target": v, "relevant": sorted(a) if a is not None else None}
-                                           for v, a in zip(cands.get(i, []), answers)],
-                            "new": [{"inputs": x, "target": target if t is None else t} for x, t in d["new"]]})
+        decisions, records = correct_rows(ctx, ip, items, table, conf, rows, dataset, config, mode)
         corrected = apply_corrections(table, rows, decisions)
         save_instances(ctx.dir / "instances.npz", corrected,
                        user_id=np.asarray(dataset.user_ids)[corrected.user].astype(str))
         write_text_atomic(ctx.dir / "changes.jsonl", "".join(json.dumps(r) + "\n" for r in records))
-        counts = {k: sum(d["decision"] == k for d in decisions)
-                  for k in ("kept", "partial", "complete_replaced", "complete_dropped", "failed")}
+        counts = count_decisions(decisions)
         # CM / PM share per uncertainty percentile set (the paper's Fig. 4 c-d x-axis: 100 sets, most uncertain first).
         order = np.lexsort((np.arange(len(table)), conf["confidence"]))
         percentile = np.empty(len(table), np.int64)

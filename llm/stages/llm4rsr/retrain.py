@@ -2,10 +2,15 @@
 (LLM4RSR) against the same backbone on the uncorrected instances (Plain), same seeds, same budget, both evaluated
 on the unchanged loo_full validation and test prompts.
 
-The runs live in <workdir>/runs/{plain,llm4rsr}-<table sha256[:10]>-s<seed> (the trainer resumes them; the plain
-run of seed `seed` is the confidence stage's backbone). The stage writes table.json / table.md: test NDCG and HR at 10 and 20 per
-side (mean ± sample std over seeds) and the paired test per metric (engine.eval.significance, the test that
-launch.compare runs; launch.compare itself refuses the pair, whose data sections differ in data.instances_path).
+The backbones are the `backbone` config (whose confidence chose the corrected instances) and the config specs in
+retrain.backbones (the main table's other rows), each trained on the same two tables: the paper's "training set
+corrected by LLM4RSR", one correction for every backbone.
+
+The runs live in <workdir>/runs/[<label>-]{plain,llm4rsr}-<table sha256[:10]>-s<seed> (the trainer resumes them;
+the main backbone's plain run of seed `seed` is the confidence stage's backbone). The stage writes table.json /
+table.md: per backbone, test NDCG and HR at 10 and 20 per side (mean ± sample std over seeds) and the paired test
+per metric (engine.eval.significance, the test that launch.compare runs; launch.compare itself refuses the pair,
+whose data sections differ in data.instances_path).
 """
 
 from __future__ import annotations
@@ -32,61 +37,104 @@ def _ranks(path: pathlib.Path) -> np.ndarray:
     return np.load(found)
 
 
-def run(config, workdir, instances_result, correction_result, confidence_result, llm=None):
+def backbones(config) -> list[tuple[str, str | None]]:
+    """(label, spec) of every backbone of the main table: the `backbone` config first (spec None), then
+    retrain.backbones. Labels name the run directories, so they must differ."""
+    from engine.runner.config_spec import load_config_spec
+
+    out = [(load_config_spec(config.backbone.config)[1], None)]
+    for spec in config.retrain.get("backbones", ()):
+        out.append((load_config_spec(spec)[1], str(spec)))
+    labels = [label for label, _ in out]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"retrain.backbones: labels {labels} repeat; give each spec its own label=NAME")
+    return out
+
+
+def run_dir(config, workdir, side: str, digest: str, seed: int, label: str | None = None) -> pathlib.Path:
+    """A retrained run's directory. Named by the table's content: a re-made correction with other answers trains
+    new runs, never reuses runs of the old table (their data.instances_path would be the same file name); two
+    stages that build the same table (the correction and an equal alpha-sweep point) share the runs."""
+    from llm.stages.llm4rsr.confidence import backbone_dir
+
+    if label is None and side == "plain" and seed == int(config.seed):
+        return backbone_dir(config, workdir)
+    return pathlib.Path(workdir) / "runs" / f"{label + '-' if label else ''}{side}-{digest}-s{seed}"
+
+
+def compare(paths: dict[str, list[pathlib.Path]], metrics=METRICS) -> dict:
+    """Mean ± sample std per side and metric (test, and validation NDCG@10 / HR@10: the numbers a choice may be
+    made on), and the paired test of llm4rsr against plain per test metric."""
     from engine.eval.significance import paired_comparison
-    from llm.stages.llm4rsr.confidence import backbone_dir, ensure_run
+
+    results = {side: [json.loads((p / "results.json").read_text()) for p in ps] for side, ps in paths.items()}
+    # The metrics every run reports (a run with other eval.ks lacks some of the defaults).
+    metrics = [m for m in metrics if all(m in r["test"] for rs in results.values() for r in rs)]
+    out = {"runs": {side: [str(p) for p in ps] for side, ps in paths.items()}, "metrics": metrics, "sides": {},
+           "valid": {}, "tests": {}}
+
+    def stats(v):
+        return {"mean": float(np.mean(v)), "std": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0, "values": v}
+
+    for side, rs in results.items():
+        out["sides"][side] = {m: stats([r["test"][m] for r in rs]) for m in metrics}
+        out["valid"][side] = {m: stats([r["valid"][m] for r in rs]) for m in ("NDCG@10", "HR@10")
+                              if all(m in r.get("valid", {}) for r in rs)}
+    ranks = {side: [_ranks(p) for p in ps] for side, ps in paths.items()}
+    for m in metrics:
+        out["tests"][m] = paired_comparison(ranks["plain"], ranks["llm4rsr"], m)
+    return out
+
+
+def run(config, workdir, instances_result, correction_result, confidence_result, llm=None):
+    from llm.stages.llm4rsr.confidence import ensure_run
 
     dataset, _ = load_data(config)
     workdir = pathlib.Path(workdir)
     seeds = [int(s) for s in config.retrain.seeds]
     tables = {"plain": instances_result.path("instances.npz").resolve(),
               "llm4rsr": correction_result.path("instances.npz").resolve()}
-
     digests = {side: file_sha256(path)[:10] for side, path in tables.items()}
-
-    def run_dir(side: str, seed: int) -> pathlib.Path:
-        if side == "plain" and seed == int(config.seed):
-            return backbone_dir(config, workdir)
-        # Named by the table's content: a re-made correction with other answers trains new runs, never reuses
-        # runs of the old table (their data.instances_path would be the same file name).
-        return workdir / "runs" / f"{side}-{digests[side]}-s{seed}"
+    rows = backbones(config)
 
     def compute(ctx):
-        runs = {side: [ensure_run(config, run_dir(side, s), tables[side], s) for s in seeds] for side in tables}
-        results = {side: [json.loads((p / "results.json").read_text()) for p in paths] for side, paths in runs.items()}
-        # The metrics every run reports (a run with other eval.ks lacks some of the defaults).
-        metrics = [m for m in METRICS if all(m in r["test"] for rs in results.values() for r in rs)]
-        table = {"seeds": seeds, "runs": {side: [str(p) for p in paths] for side, paths in runs.items()},
-                 "metrics": metrics, "sides": {}, "tests": {}}
-        for side in tables:
-            values = {m: [r["test"][m] for r in results[side]] for m in metrics}
-            table["sides"][side] = {m: {"mean": float(np.mean(v)), "std": float(np.std(v, ddof=1)) if len(v) > 1
-                                        else 0.0, "values": v} for m, v in values.items()}
-        ranks = {side: [_ranks(p) for p in paths] for side, paths in runs.items()}
-        for m in metrics:
-            table["tests"][m] = paired_comparison(ranks["plain"], ranks["llm4rsr"], m)
+        table = {"seeds": seeds, "backbones": []}
+        for index, (label, spec) in enumerate(rows):
+            prefix = None if index == 0 else label  # the main backbone keeps the unprefixed run names
+            paths = {side: [ensure_run(config, run_dir(config, workdir, side, digests[side], s, prefix), tables[side],
+                                       s, spec) for s in seeds] for side in tables}
+            table["backbones"].append({"label": label, "spec": spec or " ".join(
+                [config.backbone.config, *config.backbone.overrides]), **compare(paths)})
+        # The main backbone's row at the top level, as before there were several.
+        main = table["backbones"][0]
+        table.update(runs=main["runs"], metrics=main["metrics"], sides=main["sides"], tests=main["tests"])
         write_json_atomic(ctx.dir / "table.json", table)
-        write_text_atomic(ctx.dir / "table.md", render(table, config))
-        return {m: table["tests"][m]["relative_gain"] for m in metrics}
+        write_text_atomic(ctx.dir / "table.md", render(table))
+        return {b["label"]: {m: b["tests"][m]["relative_gain"] for m in b["metrics"]} for b in table["backbones"]}
 
     inputs = {"dataset": dataset_key(dataset), "instances": instances_result.meta["inputs_digest"],
               "correction": correction_result.meta["inputs_digest"],
               "backbone": confidence_result.meta["inputs"]["backbone_config"],
               "backbone_spec": [config.backbone.config, list(config.backbone.overrides)], "seeds": seeds,
-              "corrected_table": file_sha256(tables["llm4rsr"]), "version": 2}
+              "backbones": [spec for _, spec in rows[1:]],
+              "corrected_table": file_sha256(tables["llm4rsr"]), "version": 3}
     return run_stage(workdir, NAME, inputs, compute, OUTPUTS, llm)
 
 
-def render(table: dict, config) -> str:
+def cell(stat: dict) -> str:
+    return f"{stat['mean']:.4f} ± {stat['std']:.4f}"
+
+
+def render(table: dict) -> str:
     metrics = table["metrics"]
-    header = "| setting | " + " | ".join(f"test {m}" for m in metrics) + " |"
-    lines = [(f"Backbone {config.backbone.config} {' '.join(config.backbone.overrides)}, seeds "
-             f"{', '.join(map(str, table['seeds']))} (mean ± sample std)"), "", header,
-             "|---|" + "---|" * len(metrics)]
-    for side, label in (("plain", "Plain"), ("llm4rsr", "LLM4RSR")):
-        cells = [f"{s['mean']:.4f} ± {s['std']:.4f}" for s in (table["sides"][side][m] for m in metrics)]
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    tests = [table["tests"][m] for m in metrics]
-    lines.append("| gain (paired t p) | " + " | ".join(f"{t['relative_gain']:+.2%} (p = {t['paired_t_p']:.2g})"
-                                                        for t in tests) + " |")
+    lines = [(f"Seeds {', '.join(map(str, table['seeds']))} (test, mean ± sample std; paired t-test over the test "
+              f"prompts of every seed)"), "",
+             "| backbone | setting | " + " | ".join(metrics) + " |", "|---|---|" + "---|" * len(metrics)]
+    for b in table["backbones"]:
+        for side, label in (("plain", "Plain"), ("llm4rsr", "LLM4RSR")):
+            lines.append(f"| {b['label']} | {label} | " + " | ".join(cell(b["sides"][side][m]) for m in metrics)
+                         + " |")
+        lines.append("| | gain (p) | " + " | ".join(
+            f"{b['tests'][m]['relative_gain']:+.2%} (p = {b['tests'][m]['paired_t_p']:.2g})" for m in metrics) + " |")
+    lines += ["", "Specs: " + "; ".join(f"{b['label']}: `{b['spec']}`" for b in table["backbones"])]
     return "\n".join(lines) + "\n"
