@@ -253,12 +253,14 @@ def replace_dir(staging: pathlib.Path, target: pathlib.Path) -> None:
     shutil.rmtree(aside, ignore_errors=True)
 
 
-def write_dir_atomic(target, fill) -> pathlib.Path:
+def write_dir_atomic(target, fill, prefix: str | None = None) -> pathlib.Path:
     """A directory written in full or not at all: `fill(staging)` writes into a staging directory beside
-    `target`, which then replaces `target` (an older one included); on any failure the staging is removed."""
+    `target` named `<prefix>*.staging` (default prefix `.<name>.`), which then replaces `target` (an older one
+    included); on any failure the staging is removed."""
     target = pathlib.Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = pathlib.Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".staging"))
+    staging = pathlib.Path(tempfile.mkdtemp(dir=target.parent, prefix=prefix or f".{target.name}.",
+                                            suffix=".staging"))
     try:
         staging.chmod(0o755)  # mkdtemp makes it private; these folders are read like any other output
         fill(staging)

@@ -26,13 +26,12 @@ import json
 import os
 import pathlib
 import shutil
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Self
 
-from engine.run_dir import replace_dir, write_json_atomic
+from engine.run_dir import write_dir_atomic, write_json_atomic
 
 META_FILE, COST_FILE = "meta.json", "cost.json"
 
@@ -173,11 +172,12 @@ def run_stage(workdir, name: str, inputs: dict, compute: Callable[[StageContext]
         return StageResult(name, target, meta, read_json(target / COST_FILE) or {}, True)
     workdir.mkdir(parents=True, exist_ok=True)
     _remove_dead_staging(workdir, name)
-    staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{name}.{os.getpid()}.", suffix=".staging", dir=workdir))
-    ctx = StageContext(name, staging, workdir, llm)
     start, before = time.perf_counter(), _usage(llm)
     log(f"[{name}] running")
-    try:
+
+    def fill(staging: pathlib.Path) -> None:
+        nonlocal meta, cost
+        ctx = StageContext(name, staging, workdir, llm)
         extra = compute(ctx) or {}
         missing = [o for o in outputs if not (staging / o).exists()]
         if missing:
@@ -187,10 +187,10 @@ def run_stage(workdir, name: str, inputs: dict, compute: Callable[[StageContext]
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **extra}
         write_json_atomic(staging / COST_FILE, cost)
         write_json_atomic(staging / META_FILE, meta)
-        replace_dir(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+
+    cost = None
+    # The pid in the staging name lets a later run tell a killed run's leftovers from a live one's.
+    write_dir_atomic(target, fill, prefix=f".{name}.{os.getpid()}.")
     log(f"[{name}] done: {json.dumps(cost)}")
     return StageResult(name, target, meta, cost, False)
 

@@ -28,3 +28,22 @@ def test_rerun_removes_the_staging_of_a_dead_run_and_keeps_a_live_ones(tmp_path)
     assert not dead.exists() and not old_format.exists()
     assert live.exists() and other_stage.exists()
     assert sorted(p.name for p in tmp_path.glob(".items.*.staging")) == [live.name]
+
+
+def test_finished_stage_directory_is_readable_like_other_outputs_and_failure_leaves_nothing(tmp_path):
+    def compute(ctx):
+        (ctx.dir / "items.jsonl").write_text("{}\n")
+
+    result = run_stage(tmp_path, "items", {"n": 1}, compute, ("items.jsonl",), log=lambda _: None)
+    assert result.dir.stat().st_mode & 0o777 == 0o755  # not mkdtemp's private 0o700
+
+    def broken(ctx):
+        (ctx.dir / "part.jsonl").write_text("{}\n")  # the declared output is never written
+
+    try:
+        run_stage(tmp_path, "broken", {"n": 1}, broken, ("items.jsonl",), log=lambda _: None)
+    except RuntimeError as error:
+        assert "did not write items.jsonl" in str(error)
+    else:
+        raise AssertionError("a stage that misses an output must fail")
+    assert not (tmp_path / "broken").exists() and not list(tmp_path.glob(".broken.*"))
