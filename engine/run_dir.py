@@ -27,12 +27,25 @@ FREE_KEYS = ("data.root", "data.cache_dir", "train.max_steps", "train.num_epochs
              "train.log_every", "train.prefetch", "train.keep_last", "eval", "changes")
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)  # reading the umask means setting it: restored at once, at import, single-threaded
+    os.umask(mask)
+    return mask
+
+
+# mkstemp and mkdtemp create private files (0600 / 0700); what they become is an ordinary output, so it gets
+# the permissions open() and mkdir() would have given it.
+_UMASK = _umask()
+FILE_MODE, DIR_MODE = 0o666 & ~_UMASK, 0o777 & ~_UMASK
+
+
 def write_atomic(path, mode: str, write) -> None:
     """write(file) into a temporary file beside `path`, then rename it over `path`: a reader sees the old
     file or the new one, never half of one (and a failed write leaves no temporary behind)."""
     path = pathlib.Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
+        os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, mode) as f:
             write(f)
         os.replace(tmp, path)
@@ -262,7 +275,7 @@ def write_dir_atomic(target, fill, prefix: str | None = None) -> pathlib.Path:
     staging = pathlib.Path(tempfile.mkdtemp(dir=target.parent, prefix=prefix or f".{target.name}.",
                                             suffix=".staging"))
     try:
-        staging.chmod(0o755)  # mkdtemp makes it private; these folders are read like any other output
+        staging.chmod(DIR_MODE)
         fill(staging)
         replace_dir(staging, target)
     except BaseException:

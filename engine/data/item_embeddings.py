@@ -18,13 +18,11 @@ import functools
 import json
 import os
 import pathlib
-import shutil
-import tempfile
 
 import numpy as np
 
 from engine.data.errors import DataError
-from engine.run_dir import replace_dir
+from engine.run_dir import write_dir_atomic
 
 EMBEDDINGS_FILE, META_FILE, TEXTS_FILE = "item_embeddings.npy", "meta.json", "texts.jsonl"
 
@@ -115,21 +113,15 @@ def _read_meta(meta_path: pathlib.Path) -> dict:
 def write_artifact(directory, table: np.ndarray, meta: dict, text_rows: list[dict] | None = None) -> pathlib.Path:
     """Write item_embeddings.npy + meta.json (+ texts.jsonl) into a temp dir beside `directory`, then
     rename it into place: a reader never sees half an artifact."""
-    target = pathlib.Path(directory)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    try:
-        staging.chmod(0o755)  # mkdtemp makes it private; the artifact is for everyone who may read the run
+
+    def fill(staging: pathlib.Path) -> None:
         np.save(staging / EMBEDDINGS_FILE, np.asarray(table, dtype=np.float32))
         if text_rows is not None:
             with open(staging / TEXTS_FILE, "w", encoding="utf-8") as f:
                 f.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in text_rows)
         (staging / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
-        replace_dir(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return target
+
+    return write_dir_atomic(directory, fill)
 
 
 def write_item_embeddings(path, table: np.ndarray, dataset: str, **meta) -> pathlib.Path:

@@ -10,7 +10,6 @@ largest rank. Packing reads every array back and compares it with its original b
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 
 import numpy as np
@@ -48,7 +47,6 @@ def write_store(path: pathlib.Path, arrays: dict[str, np.ndarray]) -> None:
 
     def write(f):
         np.savez_compressed(f, **{name: arrays[name].astype(dtype) for name in sorted(arrays)})
-        os.fchmod(f.fileno(), 0o644)  # mkstemp makes it private; the store is a tracked file like any other
 
     write_atomic(path, "wb", write)
 

@@ -1,5 +1,5 @@
-"""One dotted-key setter serves command-line overrides and the LM's sequential stages: unknown keys are refused
-with a suggestion, and a stage's error names the stage."""
+"""engine.run_dir: one dotted-key setter serves command-line overrides and the LM's sequential stages (unknown keys
+are refused with a suggestion, a stage's error names the stage); atomic writes leave ordinary permissions."""
 
 import ml_collections
 import pytest
@@ -38,3 +38,17 @@ def test_lm_stage_error_names_the_stage(tmp_path):
     config.stages = ({"name": "first", "lora.rnk": 4},)
     with pytest.raises(KeyError, match=r"stages\[0\] \(first\): unknown config key 'lora.rnk'; did you mean 'lora.rank'"):
         run(config, tmp_path)
+
+
+def test_atomic_outputs_get_ordinary_permissions(tmp_path):
+    # mkstemp/mkdtemp are private (0600/0700); a run's files must be readable like those open()/mkdir() make.
+    import os
+
+    from engine.run_dir import write_dir_atomic, write_json_atomic
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    write_json_atomic(tmp_path / "a.json", {"x": 1})
+    assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o666 & ~mask
+    out = write_dir_atomic(tmp_path / "d", lambda d: (d / "f.txt").write_text("x"))
+    assert out.stat().st_mode & 0o777 == 0o777 & ~mask
