@@ -21,15 +21,13 @@ import dataclasses
 import datetime
 import json
 import pathlib
-import shutil
-import tempfile
 import zipfile
 
 import numpy as np
 
 from engine.data.errors import DataError
 from engine.data.readers import read_text
-from engine.run_dir import replace_dir
+from engine.run_dir import write_dir_atomic
 
 FORMAT_VERSION = 1
 SEQUENCES_FILE, META_FILE, ITEMS_FILE = "sequences.npz", "meta.json", "items.jsonl"
@@ -98,10 +96,7 @@ class SequenceDataset:
 
     def save(self, directory) -> None:
         """Write the processed directory atomically; an existing directory is replaced whole."""
-        target = pathlib.Path(directory)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-        try:
+        def fill(staging: pathlib.Path) -> None:
             arrays = {"offsets": self.offsets, "items": self.items, "user_ids": self.user_ids,
                       "item_ids": self.item_ids}
             if self.timestamps is not None:
@@ -110,10 +105,8 @@ class SequenceDataset:
             _write_items_jsonl(staging / ITEMS_FILE, self.item_text(), self.item_ids)
             with open(staging / META_FILE, "w", encoding="utf-8") as f:
                 json.dump(self.full_meta(), f, indent=2, ensure_ascii=False)
-            replace_dir(staging, target)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+
+        write_dir_atomic(directory, fill)
 
     @classmethod
     def load(cls, directory) -> SequenceDataset:
