@@ -60,7 +60,7 @@ def make_train_step(lm, optimizer, compute_dtype: str, seed: int, max_targets: i
 
     def loss_sum(lora, params, ids, valid, mask, key):
         model = lm.model(params, _cast(lora, dtype))
-        hidden, _ = model.hidden(ids, valid, dropout_key=key)
+        hidden, _ = model.hidden(ids, valid, dropout_key=key, remat=True)
         hidden, targets, weight = hidden[:, :-1], ids[:, 1:], mask[:, 1:]
         if max_targets is not None:  # the first max_targets loss positions of each row (stable order)
             where = jnp.argsort(~weight, axis=1, stable=True)[:, :max_targets]
