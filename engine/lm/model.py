@@ -16,6 +16,7 @@ prompt sees the same positions as unpadded; padded keys are masked out.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 
 import jax
@@ -130,6 +131,33 @@ def apply_rope(x, cos, sin):
     return (x * cos[:, :, None, :] + rotated * sin[:, :, None, :]).astype(x.dtype)
 
 
+def causal_attention(q, k, v, key_valid, max_chunks: int = 4):
+    """Causal grouped-query attention without a cache: q [B, T, kv, g, d], k/v [B, T, kv, d], key_valid [B, T]
+    (False on padding) -> [B, T, kv, g, d].
+
+    The queries are split into up to `max_chunks` consecutive blocks and each block attends only to the keys up to
+    its last position, so most of the masked upper triangle is never computed (4 blocks: 62.5% of the full score
+    matrix) and each block's scores are smaller (kinder to the cache). Queries are laid out [B, kv, T * g, d], so
+    both products are plain batched matrix products over (B, kv) and a block of positions is a block of rows.
+    Measured on one core, SmolLM2-135M's attention at 8 x 256 tokens, one layer: forward 69 -> 21 ms, forward +
+    backward (recomputed under remat) 107-138 -> 72-75 ms. More blocks gained little and compile longer."""
+    b, t, nkv, g, d = q.shape
+    qh = q.transpose(0, 2, 1, 3, 4).reshape(b, nkv, t * g, d)
+    kh, vh = k.transpose(0, 2, 1, 3), v.transpose(0, 2, 1, 3)
+    n = max(1, min(max_chunks, t // 32))
+    bounds = [round(i * t / n) for i in range(n + 1)]
+    outs = []
+    for start, end in itertools.pairwise(bounds):
+        scores = jnp.einsum("bkqd,bksd->bkqs", qh[:, :, start * g:end * g], kh[:, :, :end],
+                            preferred_element_type=jnp.float32) / math.sqrt(d)
+        allowed = (jnp.arange(end)[None, :] <= jnp.arange(start, end)[:, None])[None] & key_valid[:, None, :end]
+        scores = jnp.where(allowed[:, None, :, None, :], scores.reshape(b, nkv, end - start, g, end), MASKED)
+        probs = jax.nn.softmax(scores.reshape(b, nkv, (end - start) * g, end), axis=-1).astype(q.dtype)
+        outs.append(jnp.einsum("bkqs,bksd->bkqd", probs, vh[:, :, :end]))
+    out = jnp.concatenate(outs, axis=2) if n > 1 else outs[0]
+    return out.reshape(b, nkv, t, g, d).transpose(0, 2, 1, 3, 4)
+
+
 class Block(nnx.Module):
     def __init__(self, c: LMConfig, lora: LoRASpec | None, rngs: nnx.Rngs):
         d, hd = c.hidden_size, c.head_dim
@@ -147,7 +175,8 @@ class Block(nnx.Module):
         self.num_heads, self.num_kv_heads, self.head_dim = c.num_heads, c.num_kv_heads, hd
 
     def __call__(self, x, cos, sin, mask, cache_k, cache_v, write_at, key):
-        """x [B, T, D]; mask [B, T, S] (True = may attend); cache_k/v [B, S, kv, hd] or None (then S = T).
+        """x [B, T, D]; cache_k/v [B, S, kv, hd] and mask [B, T, S] (True = may attend), or no cache (None) and
+        mask [B, T], the keys' validity (attention is then causal over this call's tokens).
         Returns (x, cache_k, cache_v) with this call's keys and values written at slots write_at.. of the cache."""
         keys = [None] * 7 if key is None else list(jax.random.split(key, 7))
         b, t, _ = x.shape
@@ -163,10 +192,14 @@ class Block(nnx.Module):
         # Grouped-query attention without copying keys: query head h reads kv head h // group (transformers).
         group = self.num_heads // self.num_kv_heads
         q = q.reshape(b, t, self.num_kv_heads, group, self.head_dim)
-        scores = jnp.einsum("btkgd,bskd->bkgts", q, k, preferred_element_type=jnp.float32) / math.sqrt(self.head_dim)
-        scores = jnp.where(mask[:, None, None], scores, MASKED)
-        probs = jax.nn.softmax(scores, axis=-1).astype(x.dtype)
-        attn = jnp.einsum("bkgts,bskd->btkgd", probs, v).reshape(b, t, self.num_heads * self.head_dim)
+        if cache_k is None:
+            attn = causal_attention(q, k, v, mask)
+        else:
+            scores = jnp.einsum("btkgd,bskd->bkgts", q, k, preferred_element_type=jnp.float32) / math.sqrt(self.head_dim)
+            scores = jnp.where(mask[:, None, None], scores, MASKED)
+            probs = jax.nn.softmax(scores, axis=-1).astype(x.dtype)
+            attn = jnp.einsum("bkgts,bskd->btkgd", probs, v)
+        attn = attn.reshape(b, t, self.num_heads * self.head_dim)
         x = checkpoint_name(x + self.o_proj(checkpoint_name(attn, "attn"), keys[3]), "mid")
         h = self.post_attention_layernorm(x)
         gate = checkpoint_name(self.gate_proj(h, keys[4]), "gate")
@@ -203,7 +236,7 @@ class CausalLM(nnx.Module):
             positions = jnp.maximum(jnp.cumsum(valid, axis=1) - 1, 0)
         t = ids.shape[1]
         if cache is None:
-            mask = jnp.tril(jnp.ones((t, t), bool))[None] & valid[:, None, :]
+            mask = valid  # causal_attention builds the causal part per block of queries
             cache_k = cache_v = None
         else:
             slots_valid = jax.lax.dynamic_update_slice(cache["valid"], valid, (0, write_at))
