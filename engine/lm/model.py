@@ -16,6 +16,7 @@ prompt sees the same positions as unpadded; padded keys are masked out.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import math
 
@@ -59,6 +60,32 @@ class LoRASpec:
         return self.alpha / self.rank
 
 
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
+def lora_delta(h, a, b, scale: float):
+    """scale * (h @ a) @ b for h [..., in], a [in, r], b [r, out].
+
+    The gradient is written out because autodiff's version transposes the whole input h [tokens, in] to form
+    h^T @ g for a's gradient and runs that rank-r product as a slow generic dot; (g^T @ h)^T transposes the small
+    [tokens, r] factor instead. Measured on one core at 8 x 256 tokens, a 576 -> 576 projection with its adapter,
+    forward + backward: 22.9 -> 18.9 ms."""
+    return (h @ a) @ b * scale
+
+
+def _lora_delta_fwd(h, a, b, scale):
+    u = h @ a
+    return u @ b * scale, (h, u, a, b)
+
+
+def _lora_delta_bwd(scale, residuals, g):
+    h, u, a, b = residuals
+    g = (g * scale).reshape(-1, g.shape[-1])
+    gu = g @ b.T  # [tokens, r]
+    return (gu @ a.T).reshape(h.shape), (gu.T @ h.reshape(-1, h.shape[-1])).T, u.reshape(-1, u.shape[-1]).T @ g
+
+
+lora_delta.defvjp(_lora_delta_fwd, _lora_delta_bwd)
+
+
 class Projection(nnx.Module):
     """x @ kernel [+ bias] [+ scale * dropout(x) @ lora_a @ lora_b]. kernel is [in, out] (HF stores [out, in]).
 
@@ -84,7 +111,7 @@ class Projection(nnx.Module):
             if dropout_key is not None and self.lora_dropout > 0:
                 keep = jax.random.bernoulli(dropout_key, 1.0 - self.lora_dropout, h.shape)
                 h = jnp.where(keep, h / (1.0 - self.lora_dropout), 0).astype(x.dtype)
-            y = y + (h @ self.lora_a[...].astype(x.dtype)) @ self.lora_b[...].astype(x.dtype) * self.lora_scale
+            y = y + lora_delta(h, self.lora_a[...].astype(x.dtype), self.lora_b[...].astype(x.dtype), self.lora_scale)
         return y
 
 
