@@ -8,6 +8,10 @@
 Each measurement runs in its own subprocess (python -m engine.lm.bench WORKER ...), so peak memory belongs to one
 framework and one task. Timers are steady state: warm-up calls (compilation, first-touch allocations) are
 excluded, JAX results are blocked on, and the median of the timed repetitions is reported.
+
+Both frameworks use the CPUs this process may run on (its affinity, inherited by the workers): pin the whole
+benchmark with `taskset -c 0 python -m launch.lm --mode=bench ...` for one-core figures. The output records the
+affinity and torch's thread count, so a figure says which it is.
 """
 
 from __future__ import annotations
@@ -117,7 +121,7 @@ def torch_worker(task: str, a: dict) -> dict:
         seconds = _timed(run, a["steps"])
         if a.get("save"):
             np.save(a["save"], run().numpy())
-        return {"tokens_per_s": ids.numel() / seconds, "seconds": seconds}
+        return {"tokens_per_s": ids.numel() / seconds, "seconds": seconds, "torch_threads": torch.get_num_threads()}
     if task == "train":
         import peft
 
@@ -139,7 +143,8 @@ def torch_worker(task: str, a: dict) -> dict:
             optimizer.zero_grad(set_to_none=True)
 
         seconds = _timed(run, a["steps"])
-        return {"tokens_per_s": ids.numel() / seconds, "seconds": seconds, "peak_rss_mb": _peak_rss_mb()}
+        return {"tokens_per_s": ids.numel() / seconds, "seconds": seconds, "peak_rss_mb": _peak_rss_mb(),
+                "torch_threads": torch.get_num_threads()}
     if task == "generate":
         model.eval()
 
@@ -149,7 +154,8 @@ def torch_worker(task: str, a: dict) -> dict:
                                min_new_tokens=a["new_tokens"], do_sample=False, pad_token_id=2)
 
         seconds = _timed(run, a["steps"], warmup=1)
-        return {"tokens_per_s": a["batch"] * a["new_tokens"] / seconds, "seconds": seconds}
+        return {"tokens_per_s": a["batch"] * a["new_tokens"] / seconds, "seconds": seconds,
+                "torch_threads": torch.get_num_threads()}
     raise ValueError(task)
 
 
@@ -167,7 +173,9 @@ def run_bench(config, *, steps: int = 5, tasks=("score", "train", "generate")) -
 
     from engine.lm.train import model_dir
 
-    out = {"model_dir": str(model_dir(config)), "steps": steps, "results": {}, "load_average_before": os.getloadavg()}
+    out = {"model_dir": str(model_dir(config)), "steps": steps, "results": {}, "load_average_before": os.getloadavg(),
+           "cpu_affinity": sorted(os.sched_getaffinity(0))}
+    print(f"benchmark on CPUs {out['cpu_affinity']} (the workers inherit this affinity)", flush=True)
     scratch = tempfile.mkdtemp(prefix="lm_bench_")
     for task in tasks:
         row = {}
