@@ -66,6 +66,7 @@ def compare(paths: dict[str, list[pathlib.Path]], metrics=METRICS) -> dict:
     """Mean ± sample std per side and metric (test, and validation NDCG@10 / HR@10: the numbers a choice may be
     made on), and the paired test of llm4rsr against plain per test metric."""
     from engine.eval.significance import paired_comparison
+    from engine.report.tables import mean_std
 
     results = {side: [json.loads((p / "results.json").read_text()) for p in ps] for side, ps in paths.items()}
     # The metrics every run reports (a run with other eval.ks lacks some of the defaults).
@@ -74,7 +75,8 @@ def compare(paths: dict[str, list[pathlib.Path]], metrics=METRICS) -> dict:
            "valid": {}, "tests": {}}
 
     def stats(v):
-        return {"mean": float(np.mean(v)), "std": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0, "values": v}
+        mean, std = mean_std(v)
+        return {"mean": mean, "std": std, "values": v}
 
     for side, rs in results.items():
         out["sides"][side] = {m: stats([r["test"][m] for r in rs]) for m in metrics}
