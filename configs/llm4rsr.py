@@ -77,9 +77,12 @@ def get_config(preset: str = "ml-100k-cpu") -> ml_collections.ConfigDict:
 
     c.retrain = ml_collections.ConfigDict()
     c.retrain.seeds = (0,)         # Plain and LLM4RSR backbones trained per seed (the paper's table: 3 seeds)
-    # More backbones of the main table, each Plain vs LLM4RSR on the same two tables (the correction chosen by the
-    # `backbone` run's confidence): config specs 'file.py:preset key=value ... label=NAME'.
+    # More backbones of the main table, each Plain vs LLM4RSR: config specs 'file.py:preset key=value ... label=NAME'.
     c.retrain.backbones = ()
+    # 'per_backbone' (the paper): each backbone's own confidence (its Plain run of seed `seed`) picks the instances
+    # corrected for it; 'shared': all train on the `backbone` config's correction. The prompt is the same, so an
+    # instance two backbones pick is asked once (the answer cache).
+    c.retrain.correction = "per_backbone"
 
     # The alpha sweep (the paper's Fig. 4 a-b): the nested sets of the ceil(alpha * n) least confident instances
     # corrected once (the largest; a smaller alpha's set and answers are a prefix of it), the `backbone` retrained

@@ -48,7 +48,7 @@ def test_sweep_and_extra_backbone_end_to_end(small_config, endpoint, tmp_path):
     work = tmp_path / "run"
     results = run(config, work)
     assert list(results) == ["instances", "item_memory", "tgd_data", "tgd", "confidence", "correction",
-                             "alpha_correction", "retrain", "alpha_sweep"]
+                             "confidence-lrurec", "correction-lrurec", "alpha_correction", "retrain", "alpha_sweep"]
 
     # One LLM answer per instance of the largest set; the smaller set's table is its prefix's correction.
     original = load_instances(work / "instances" / "instances.npz")
@@ -82,10 +82,20 @@ def test_sweep_and_extra_backbone_end_to_end(small_config, endpoint, tmp_path):
     assert (work / "alpha_sweep" / "sweep.png").stat().st_size > 1000
     assert "| 0 (Plain) |" in (work / "alpha_sweep" / "sweep.md").read_text()
 
-    # The main table: SASRec (the confidence backbone) and LRURec, each Plain vs LLM4RSR on the same two tables.
+    # The main table: SASRec and LRURec, each Plain vs LLM4RSR on the correction its own confidence chose
+    # (retrain.correction = 'per_backbone'): LRURec's least confident rows, scored by its Plain run of seed 0.
     assert [b["label"] for b in retrain["backbones"]] == ["sasrec", "lrurec"]
     lru = retrain["backbones"][1]
-    for side, table in (("plain", work / "instances"), ("llm4rsr", work / "correction")):
+    assert lru["corrected_by"] == "correction-lrurec" and retrain["backbones"][0]["corrected_by"] == "correction"
+    assert json.loads((work / "confidence-lrurec" / "meta.json").read_text())["backbone"] == lru["runs"]["plain"][0]
+    lru_conf = np.load(work / "confidence-lrurec" / "confidence.npz")["confidence"]
+    lru_changes = _jsonl(work / "correction-lrurec" / "changes.jsonl")
+    assert [c["row"] for c in lru_changes] == np.argsort(lru_conf, kind="stable")[:len(lru_changes)].tolist()
+    assert not (work / "correction-lrurec" / "uncertainty_probe.json").exists()  # the probe is the main backbone's
+    # The same prompt for an instance both backbones picked: the same (cached, greedy) selection.
+    sas = {c["row"]: c["relevant"] for c in corrected}
+    assert all(sas[c["row"]] == c["relevant"] for c in lru_changes if c["row"] in sas)
+    for side, table in (("plain", work / "instances"), ("llm4rsr", work / "correction-lrurec")):
         for path, seed in zip(lru["runs"][side], (0,), strict=True):
             saved = json.loads((work / path / "config.json").read_text())
             assert saved["model"]["name"] == "lrurec" and saved["seed"] == seed and saved["model"]["max_len"] == 3

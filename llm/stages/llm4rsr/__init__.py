@@ -1,7 +1,8 @@
 """LLM4RSR end to end (Sun et al., AAAI 2025), one stage per directory of the run directory:
 
 instances -> item_memory -> tgd_data -> tgd -> confidence (backbone trained if needed) -> correction
-[-> alpha_correction] -> retrain [-> alpha_sweep]   (the alpha sweep when sweep.alphas is set)
+[-> confidence-<label> -> correction-<label> per backbone of retrain.backbones, with retrain.correction
+'per_backbone'] [-> alpha_correction] -> retrain [-> alpha_sweep]   (the alpha sweep when sweep.alphas is set)
 
 `run(config, workdir)` runs every stage in order; a finished stage with the same inputs is skipped, and a stage
 killed half-way replays its answers from <workdir>/llm_cache.jsonl, so re-running the command resumes.
@@ -13,7 +14,7 @@ import json
 import pathlib
 
 STAGES = ("instances", "item_memory", "tgd_data", "tgd", "confidence", "correction", "alpha_correction", "retrain",
-          "alpha_sweep")
+          "alpha_sweep")  # plus confidence-<label> / correction-<label> per extra backbone (retrain.correction)
 
 
 def run(config, workdir, log=print) -> dict:
@@ -34,12 +35,21 @@ def run(config, workdir, log=print) -> dict:
         results["confidence"] = confidence.run(config, workdir, results["instances"])
         results["correction"] = correction.run(config, workdir, llm, results["instances"], results["confidence"],
                                                results["tgd"])
+        corrections = [results["correction"]]
+        for label, spec in retrain.backbones(config)[1:]:
+            if retrain.correction_mode(config) == "shared":
+                corrections.append(results["correction"])
+                continue
+            # Each backbone's own uncertainty (its Plain run of seed `seed`, shared with retrain) picks its instances.
+            conf = confidence.run(config, workdir, results["instances"], label=label, spec=spec)
+            own = correction.run(config, workdir, llm, results["instances"], conf, results["tgd"], label=label)
+            results.update({conf.name: conf, own.name: own})
+            corrections.append(own)
         if sweep.alphas(config):
             results["alpha_correction"] = sweep.correct(config, workdir, llm, results["instances"],
                                                         results["confidence"], results["tgd"])
     # No LLM from here on: the server is stopped before the backbones train.
-    results["retrain"] = retrain.run(config, workdir, results["instances"], results["correction"],
-                                     results["confidence"])
+    results["retrain"] = retrain.run(config, workdir, results["instances"], corrections, results["confidence"])
     if "alpha_correction" in results:
         results["alpha_sweep"] = sweep.retrain(config, workdir, results["instances"], results["alpha_correction"],
                                                results["confidence"])

@@ -136,13 +136,19 @@ def score_instances(path, inputs: np.ndarray, targets: np.ndarray, num_candidate
     return conf, cands, tprob
 
 
-def run(config, workdir, instances_result, llm=None):
+def run(config, workdir, instances_result, llm=None, label: str | None = None, spec: str | None = None):
+    """The `backbone` config's confidence (stage `confidence`), or with label/spec that of another backbone of the
+    main table (stage `confidence-<label>`, scored by its Plain run of seed `seed`, which stage `retrain` shares)."""
     from engine.run_dir import write_atomic
     from llm.stages.llm4rsr import instances as instances_stage
+    from llm.stages.llm4rsr.retrain import run_dir
 
     dataset, _ = load_data(config)
-    path = ensure_run(config, backbone_dir(config, workdir), instances_result.path("instances.npz").resolve(),
-                      int(config.seed))
+    table_path = instances_result.path("instances.npz").resolve()
+    seed = int(config.seed)
+    where = backbone_dir(config, workdir) if label is None else \
+        run_dir(config, workdir, "plain", file_sha256(table_path)[:10], seed, label)
+    path = ensure_run(config, where, table_path, seed, spec)
     num_candidates = int(config.correct.num_candidates)
 
     def compute(ctx):
@@ -157,7 +163,14 @@ def run(config, workdir, instances_result, llm=None):
     inputs = {"dataset": dataset_key(dataset), "instances": instances_result.meta["inputs_digest"],
               "backbone_results": file_sha256(path / "results.json"),
               "backbone_config": file_sha256(path / "config.json"), "num_candidates": num_candidates, "version": 1}
-    return run_stage(workdir, NAME, inputs, compute, OUTPUTS, llm)
+    if label is not None:
+        inputs["spec"] = spec
+    return run_stage(workdir, stage_name(NAME, label), inputs, compute, OUTPUTS, llm)
+
+
+def stage_name(name: str, label: str | None) -> str:
+    """The stage of the `backbone` config (label None) or of the main table's backbone `label`."""
+    return name if label is None else f"{name}-{label}"
 
 
 def load(result, num_instances: int) -> dict[str, np.ndarray]:

@@ -168,7 +168,10 @@ def plot_probe(probe: dict, path) -> None:
                    f"confidence set (1 = most uncertain of {probe['sets']})", "share of probed instances")
 
 
-def run(config, workdir, llm, instances_result, confidence_result, tgd_result):
+def run(config, workdir, llm, instances_result, confidence_result, tgd_result, label: str | None = None):
+    """The correction chosen by the `backbone` config's confidence (stage `correction`, with the uncertainty probe
+    when correct.probe_per_set > 0), or with `label` by that backbone's (stage `correction-<label>`: its own least
+    confident instances and its own candidates, the same prompt; answers to instances both pick are cache hits)."""
     from llm.stages.llm4rsr import confidence as confidence_stage
     from llm.stages.llm4rsr import instances as instances_stage
     from llm.stages.llm4rsr import tgd as tgd_stage
@@ -176,6 +179,7 @@ def run(config, workdir, llm, instances_result, confidence_result, tgd_result):
     dataset, _ = load_data(config)
     c = config.correct
     mode = str(c.get("complete_mode", "first"))
+    probe_per_set = int(c.get("probe_per_set", 0)) if label is None else 0
 
     def compute(ctx):
         table, _ = instances_stage.load(instances_result)
@@ -203,7 +207,7 @@ def run(config, workdir, llm, instances_result, confidence_result, tgd_result):
                    "alpha": float(c.alpha), "complete_mode": mode, "decisions": counts,
                    "by_uncertainty_set": {str(k): v for k, v in sorted(by_set.items())},
                    "prompt_key": ip.key, "instances_digest": corrected.digest()}
-        if int(c.get("probe_per_set", 0)) > 0:
+        if probe_per_set > 0:
             probe = uncertainty_probe(ctx, ip, items, table, conf["confidence"], config)
             write_json_atomic(ctx.dir / "uncertainty_probe.json", probe)
             plot_probe(probe, ctx.dir / "uncertainty_probe.png")
@@ -215,7 +219,7 @@ def run(config, workdir, llm, instances_result, confidence_result, tgd_result):
     inputs = {"dataset": dataset_key(dataset), "instances": instances_result.meta["inputs_digest"],
               "confidence": confidence_result.meta["inputs_digest"], "tgd": tgd_result.meta["inputs_digest"],
               "alpha": float(c.alpha), "max_instances": int(c.max_instances), "num_candidates": int(c.num_candidates),
-              "complete_mode": mode, "table_order": "in_place", "probe": [int(c.get("probe_sets", 10)), int(c.get("probe_per_set", 0))],
+              "complete_mode": mode, "table_order": "in_place", "probe": [int(c.get("probe_sets", 10)), probe_per_set],
               "select_max_tokens": int(config.tgd.select_max_tokens),
               "max_attempts": int(config.llm.max_attempts), "version": 1}
-    return run_stage(workdir, NAME, inputs, compute, OUTPUTS, llm)
+    return run_stage(workdir, confidence_stage.stage_name(NAME, label), inputs, compute, OUTPUTS, llm)

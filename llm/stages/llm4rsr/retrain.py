@@ -2,9 +2,10 @@
 (LLM4RSR) against the same backbone on the uncorrected instances (Plain), same seeds, same budget, both evaluated
 on the unchanged loo_full validation and test prompts.
 
-The backbones are the `backbone` config (whose confidence chose the corrected instances) and the config specs in
-retrain.backbones (the main table's other rows), each trained on the same two tables: the paper's "training set
-corrected by LLM4RSR", one correction for every backbone.
+The backbones are the `backbone` config and the config specs in retrain.backbones (the main table's other rows).
+With retrain.correction = 'per_backbone' (the paper: each RSR's own uncertainty picks the instances it learns
+from) each backbone trains on the correction its own confidence chose (stages confidence-<label> and
+correction-<label>); with 'shared' every backbone trains on the `backbone` config's correction.
 
 The runs live in <workdir>/runs/[<label>-]{plain,llm4rsr}-<table sha256[:10]>-s<seed> (the trainer resumes them;
 the main backbone's plain run of seed `seed` is the confidence stage's backbone). The stage writes table.json /
@@ -88,25 +89,40 @@ def compare(paths: dict[str, list[pathlib.Path]], metrics=METRICS) -> dict:
     return out
 
 
-def run(config, workdir, instances_result, correction_result, confidence_result, llm=None):
+CORRECTION_MODES = ("per_backbone", "shared")
+
+
+def correction_mode(config) -> str:
+    mode = str(config.retrain.get("correction", "shared"))
+    if mode not in CORRECTION_MODES:
+        raise ValueError(f"retrain.correction must be one of {', '.join(CORRECTION_MODES)}, got {mode!r}")
+    return mode
+
+
+def run(config, workdir, instances_result, corrections: list, confidence_result, llm=None):
+    """corrections: the correction stage result each row of backbones(config) trains on, in that order."""
     from llm.stages.llm4rsr.confidence import ensure_run
 
     dataset, _ = load_data(config)
     workdir = pathlib.Path(workdir)
     seeds = [int(s) for s in config.retrain.seeds]
-    tables = {"plain": instances_result.path("instances.npz").resolve(),
-              "llm4rsr": correction_result.path("instances.npz").resolve()}
-    digests = {side: file_sha256(path)[:10] for side, path in tables.items()}
     rows = backbones(config)
+    if len(corrections) != len(rows):
+        raise ValueError(f"retrain: {len(corrections)} corrections for {len(rows)} backbones")
+    plain = instances_result.path("instances.npz").resolve()
+    fixed = [c.path("instances.npz").resolve() for c in corrections]
+    digests = {path: file_sha256(path)[:10] for path in [plain, *fixed]}
 
     def compute(ctx):
-        table = {"seeds": seeds, "backbones": []}
-        for index, (label, spec) in enumerate(rows):
+        table = {"seeds": seeds, "correction": correction_mode(config), "backbones": []}
+        for index, ((label, spec), corrected) in enumerate(zip(rows, fixed)):
             prefix = None if index == 0 else label  # the main backbone keeps the unprefixed run names
-            paths = {side: [ensure_run(config, run_dir(config, workdir, side, digests[side], s, prefix), tables[side],
-                                       s, spec) for s in seeds] for side in tables}
+            tables = {"plain": plain, "llm4rsr": corrected}
+            paths = {side: [ensure_run(config, run_dir(config, workdir, side, digests[path], s, prefix), path, s, spec)
+                            for s in seeds] for side, path in tables.items()}
             table["backbones"].append({"label": label, "spec": spec or " ".join(
-                [config.backbone.config, *config.backbone.overrides]), **compare(paths)})
+                [config.backbone.config, *config.backbone.overrides]), "corrected_by": corrections[index].name,
+                **compare(paths)})
         # The main backbone's row at the top level, as before there were several.
         main = table["backbones"][0]
         table.update(runs=main["runs"], metrics=main["metrics"], sides=main["sides"], tests=main["tests"])
@@ -115,11 +131,13 @@ def run(config, workdir, instances_result, correction_result, confidence_result,
         return {b["label"]: {m: b["tests"][m]["relative_gain"] for m in b["metrics"]} for b in table["backbones"]}
 
     inputs = {"dataset": dataset_key(dataset), "instances": instances_result.meta["inputs_digest"],
-              "correction": correction_result.meta["inputs_digest"],
+              "correction": corrections[0].meta["inputs_digest"],
               "backbone": confidence_result.meta["inputs"]["backbone_config"],
               "backbone_spec": [config.backbone.config, list(config.backbone.overrides)], "seeds": seeds,
               "backbones": [spec for _, spec in rows[1:]],
-              "corrected_table": file_sha256(tables["llm4rsr"]), "version": 3}
+              "corrected_table": file_sha256(fixed[0]), "version": 3}
+    if correction_mode(config) == "per_backbone" and len(rows) > 1:
+        inputs["corrected_tables"] = [file_sha256(path) for path in fixed[1:]]
     return run_stage(workdir, NAME, inputs, compute, OUTPUTS, llm)
 
 
@@ -129,8 +147,11 @@ def cell(stat: dict) -> str:
 
 def render(table: dict) -> str:
     metrics = table["metrics"]
+    per = table.get("correction") == "per_backbone"
     lines = [(f"Seeds {', '.join(map(str, table['seeds']))} (test, mean ± sample std; paired t-test over the test "
-              f"prompts of every seed)"), "",
+              f"prompts of every seed). LLM4RSR: "
+              + ("each backbone's own correction (its least confident instances)" if per else
+                 "the correction chosen by the first backbone's confidence, for every backbone")), "",
              "| backbone | setting | " + " | ".join(metrics) + " |", "|---|---|" + "---|" * len(metrics)]
     for b in table["backbones"]:
         for side, label in (("plain", "Plain"), ("llm4rsr", "LLM4RSR")):
