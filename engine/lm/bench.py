@@ -57,8 +57,9 @@ def jax_worker(task: str, a: dict) -> dict:
 
     ids = _tokens(49152, a["batch"], a["length"])
     valid = np.ones_like(ids, bool)
+    dtype = a.get("dtype", "float32")  # compute dtype; log-probabilities and the adapter stay float32
     if task == "score":
-        lm = load_lm(a["model_dir"])
+        lm = load_lm(a["model_dir"], dtype=dtype)
 
         def last_logprobs(params, ids, valid):
             model = lm.model(params)
@@ -67,8 +68,8 @@ def jax_worker(task: str, a: dict) -> dict:
         fn = jax.jit(last_logprobs)
         seconds = _timed(lambda: jax.block_until_ready(fn(lm.params, ids, valid)), a["steps"])
         if a.get("save"):  # the parent compares the two frameworks' numbers on this batch
-            np.save(a["save"], np.asarray(fn(lm.params, ids, valid)))
-        return {"tokens_per_s": ids.size / seconds, "seconds": seconds}
+            np.save(a["save"], np.asarray(fn(lm.params, ids, valid), np.float32))
+        return {"tokens_per_s": ids.size / seconds, "seconds": seconds, "peak_rss_mb": _peak_rss_mb()}
     if task == "train":
         import ml_collections
 
@@ -81,7 +82,7 @@ def jax_worker(task: str, a: dict) -> dict:
         mask = np.zeros_like(valid)
         mask[:, -a["answer"]:] = True
         batch = {"ids": ids[None], "valid": valid[None], "loss_mask": mask[None]}
-        step = make_train_step(lm, optimizer, "float32", 0, a["answer"])
+        step = make_train_step(lm, optimizer, dtype, 0, a["answer"])
         holder = [state]
 
         def run():
@@ -108,20 +109,30 @@ def torch_worker(task: str, a: dict) -> dict:
     import transformers
 
     torch.manual_seed(0)
-    model = transformers.AutoModelForCausalLM.from_pretrained(a["model_dir"], dtype=torch.float32)
+    # bfloat16, torch's two CPU paths: "weights" loads the model in bfloat16 (for training the adapter is then
+    # bfloat16 too), "autocast" keeps float32 weights and runs the matmuls in bfloat16 (as the JAX step does).
+    bf16 = a.get("dtype", "float32") == "bfloat16"
+    mode = a.get("torch_bf16", "weights") if bf16 else "none"
+    if mode not in ("none", "weights", "autocast"):
+        raise ValueError(f"torch_bf16 must be weights or autocast, got {mode!r}")
+    model = transformers.AutoModelForCausalLM.from_pretrained(
+        a["model_dir"], dtype=torch.bfloat16 if mode == "weights" else torch.float32)
+    autocast = lambda: torch.autocast("cpu", dtype=torch.bfloat16, enabled=mode == "autocast")  # noqa: E731
     ids = torch.from_numpy(_tokens(49152, a["batch"], a["length"]).astype(np.int64))
     mask = torch.ones_like(ids)
     if task == "score":
         model.eval()
 
         def run():
-            with torch.no_grad():
-                return torch.log_softmax(model(ids, attention_mask=mask, logits_to_keep=1).logits[:, -1], -1)
+            with torch.no_grad(), autocast():
+                logits = model(ids, attention_mask=mask, logits_to_keep=1).logits[:, -1]
+            return torch.log_softmax(logits.float(), -1)
 
         seconds = _timed(run, a["steps"])
         if a.get("save"):
             np.save(a["save"], run().numpy())
-        return {"tokens_per_s": ids.numel() / seconds, "seconds": seconds, "torch_threads": torch.get_num_threads()}
+        return {"tokens_per_s": ids.numel() / seconds, "seconds": seconds, "peak_rss_mb": _peak_rss_mb(),
+                "torch_threads": torch.get_num_threads(), "torch_bf16": mode}
     if task == "train":
         import peft
 
@@ -135,7 +146,8 @@ def torch_worker(task: str, a: dict) -> dict:
 
         def run():
             # The same loss positions as the JAX step: the last k tokens, each predicted from the one before.
-            logits = model(ids, attention_mask=mask, logits_to_keep=k + 1).logits[:, :-1]
+            with autocast():
+                logits = model(ids, attention_mask=mask, logits_to_keep=k + 1).logits[:, :-1].float()
             loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids[:, -k:].reshape(-1))
             loss.backward()
             torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
@@ -144,7 +156,7 @@ def torch_worker(task: str, a: dict) -> dict:
 
         seconds = _timed(run, a["steps"])
         return {"tokens_per_s": ids.numel() / seconds, "seconds": seconds, "peak_rss_mb": _peak_rss_mb(),
-                "torch_threads": torch.get_num_threads()}
+                "torch_threads": torch.get_num_threads(), "torch_bf16": mode}
     if task == "generate":
         model.eval()
 
@@ -166,13 +178,18 @@ SETTINGS = {  # the issue's sizes: scoring at prompt 256 x batch 16
 }
 
 
-def run_bench(config, *, steps: int = 5, tasks=("score", "train", "generate")) -> dict:
+def run_bench(config, *, steps: int = 5, tasks=("score", "train", "generate"), dtype: str = "float32",
+              torch_bf16: str = "weights") -> dict:
+    """dtype: the compute dtype of scoring and training in both frameworks (generation stays float32); with
+    bfloat16, torch_bf16 picks torch's path (bfloat16 weights, or float32 weights under autocast)."""
     import os
     import shutil
     import tempfile
 
     from engine.lm.train import model_dir
 
+    if dtype not in ("float32", "bfloat16"):
+        raise ValueError(f"bench dtype must be float32 or bfloat16, got {dtype!r}")
     out = {"model_dir": str(model_dir(config)), "steps": steps, "results": {}, "load_average_before": os.getloadavg(),
            "cpu_affinity": sorted(os.sched_getaffinity(0))}
     print(f"benchmark on CPUs {out['cpu_affinity']} (the workers inherit this affinity)", flush=True)
@@ -182,20 +199,22 @@ def run_bench(config, *, steps: int = 5, tasks=("score", "train", "generate")) -
         for framework in ("jax", "torch"):
             args = {**SETTINGS[task], "model_dir": str(model_dir(config)), "steps": steps,
                     "save": f"{scratch}/{framework}.npy" if task == "score" else "",
-                    "train_config": config.train.to_dict()}  # the optimiser of the config, in both workers' JSON
+                    "train_config": config.train.to_dict(),  # the optimiser of the config, in both workers' JSON
+                    "dtype": dtype if task in ("score", "train") else "float32", "torch_bf16": torch_bf16}
             done = subprocess.run([sys.executable, "-m", "engine.lm.bench", f"{framework}-{task}", json.dumps(args)],
                                   capture_output=True, text=True, check=False)
             if done.returncode:
                 raise RuntimeError(f"bench worker {framework}-{task} failed:\n{done.stderr[-2000:]}")
             row[framework] = json.loads(done.stdout.strip().splitlines()[-1])
         row["settings"] = SETTINGS[task]
+        row["dtype"] = dtype if task in ("score", "train") else "float32"
         if task == "score":  # the same batch in both: next-token log-probabilities agree
             row["max_abs_logprob_diff"] = float(np.abs(np.load(f"{scratch}/jax.npy") - np.load(f"{scratch}/torch.npy")).max())
         row["jax_over_torch_tokens_per_s"] = row["jax"]["tokens_per_s"] / row["torch"]["tokens_per_s"]
         if "peak_rss_mb" in row["jax"]:
             row["jax_over_torch_peak_rss"] = row["jax"]["peak_rss_mb"] / row["torch"]["peak_rss_mb"]
         out["results"][task] = row
-        print(f"{task}: jax {row['jax']['tokens_per_s']:.1f} tok/s, torch {row['torch']['tokens_per_s']:.1f} tok/s, "
+        print(f"{task} ({row['dtype']}): jax {row['jax']['tokens_per_s']:.1f} tok/s, torch {row['torch']['tokens_per_s']:.1f} tok/s, "
               f"ratio {row['jax_over_torch_tokens_per_s']:.2f}"
               + (f", peak RSS jax {row['jax']['peak_rss_mb']:.0f} MB torch {row['torch']['peak_rss_mb']:.0f} MB"
                  if "peak_rss_mb" in row["jax"] else ""), flush=True)
