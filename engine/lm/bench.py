@@ -4,6 +4,13 @@
   train     one LoRA step (forward, backward, AdamW on the adapter; loss on the last `answer` tokens): tokens/s and
             the process's peak resident memory
   generate  greedy decoding with a KV cache, EOS ignored so both produce the same count: new tokens/s
+  gemm      one matrix product of the training batch's MLP shape ([B*T, hidden] x [hidden, intermediate]) in
+            the compute dtype: each framework's GEMM rate, GFLOP/s
+
+The GEMM rate bounds the other figures (a roofline): scoring and training are mostly matrix products whose FLOPs
+follow from the model's shape (step_flops), so FLOPs / a framework's GEMM rate is the time its step would take
+if it were nothing but those products. The output gives each framework's efficiency against its own bound and
+the ceiling of the JAX / transformers ratio: transformers' measured time over JAX's bound.
 
 Each measurement runs in its own subprocess (python -m engine.lm.bench WORKER ...), so peak memory belongs to one
 framework and one task. Timers are steady state: warm-up calls (compilation, first-touch allocations) are
@@ -25,7 +32,8 @@ import time
 
 import numpy as np
 
-WORKERS = ("jax-score", "torch-score", "jax-train", "torch-train", "jax-generate", "torch-generate")
+WORKERS = ("jax-score", "torch-score", "jax-train", "torch-train", "jax-generate", "torch-generate", "jax-gemm",
+           "torch-gemm")
 
 
 def _peak_rss_mb() -> float:
@@ -55,9 +63,17 @@ def jax_worker(task: str, a: dict) -> dict:
     from engine.lm.model import LoRASpec
     from engine.lm.weights import load_lm
 
+    dtype = a.get("dtype", "float32")  # compute dtype; log-probabilities and the adapter stay float32
+    if task == "gemm":  # the model's own product (engine.lm.model.matmul: bf16 weights take the autocast path)
+        from engine.lm.model import matmul
+
+        x, w = (jnp.asarray(v) for v in _gemm_operands(a))
+        fn = jax.jit(matmul)
+        w = w.astype(dtype)
+        seconds = _timed(lambda: jax.block_until_ready(fn(x, w)), a["steps"])
+        return {"gflops": 2 * a["m"] * a["k"] * a["n"] / seconds / 1e9, "seconds": seconds}
     ids = _tokens(49152, a["batch"], a["length"])
     valid = np.ones_like(ids, bool)
-    dtype = a.get("dtype", "float32")  # compute dtype; log-probabilities and the adapter stay float32
     if task == "score":
         lm = load_lm(a["model_dir"], dtype=dtype)
 
@@ -109,6 +125,13 @@ def torch_worker(task: str, a: dict) -> dict:
     import transformers
 
     torch.manual_seed(0)
+    if task == "gemm":  # bfloat16: both operands bfloat16 (what either of torch's paths hands the GEMM)
+        x, w = (torch.from_numpy(v) for v in _gemm_operands(a))
+        if a.get("dtype", "float32") == "bfloat16":
+            x, w = x.bfloat16(), w.bfloat16()
+        seconds = _timed(lambda: torch.matmul(x, w), a["steps"])
+        return {"gflops": 2 * a["m"] * a["k"] * a["n"] / seconds / 1e9, "seconds": seconds,
+                "torch_threads": torch.get_num_threads()}
     # bfloat16, torch's two CPU paths: "weights" loads the model in bfloat16 (for training the adapter is then
     # bfloat16 too), "autocast" keeps float32 weights and runs the matmuls in bfloat16 (as the JAX step does).
     bf16 = a.get("dtype", "float32") == "bfloat16"
@@ -171,14 +194,35 @@ def torch_worker(task: str, a: dict) -> dict:
     raise ValueError(task)
 
 
+def _gemm_operands(a: dict) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    return (rng.standard_normal((a["m"], a["k"]), np.float32), rng.standard_normal((a["k"], a["n"]), np.float32))
+
+
+def step_flops(cfg, task: str, s: dict) -> float:
+    """Matrix-product FLOPs (a multiply-add is 2) of one measured scoring call or training step: every linear layer
+    at every token, attention's two products over the causal triangle, the LM head at the positions kept (the
+    last one per row when scoring, the `answer` positions when training). Training adds the backward products
+    that give the input gradients (the same FLOPs as the forward linear layers and LM head, twice attention's);
+    the frozen base has no weight gradient, and the rank-r adapters' products are left out (under 1%)."""
+    q, kv = cfg.num_heads * cfg.head_dim, cfg.num_kv_heads * cfg.head_dim
+    per_token = 2 * cfg.num_layers * (cfg.hidden_size * (2 * q + 2 * kv) + 3 * cfg.hidden_size * cfg.intermediate_size)
+    tokens, length = s["batch"] * s["length"], s["length"]
+    attention = 2 * 2 * cfg.num_layers * q * s["batch"] * length * (length + 1) / 2
+    head = 2 * cfg.hidden_size * cfg.vocab_size * s["batch"] * (s["answer"] if task == "train" else 1)
+    forward = per_token * tokens + attention + head
+    return forward if task == "score" else forward + per_token * tokens + 2 * attention + head
+
+
 SETTINGS = {  # the issue's sizes: scoring at prompt 256 x batch 16
     "score": {"batch": 16, "length": 256},
     "train": {"batch": 8, "length": 256, "answer": 4, "rank": 8, "targets": ["q_proj", "v_proj"]},
     "generate": {"batch": 8, "length": 64, "new_tokens": 32},
+    "gemm": {"m": 8 * 256},  # k, n: the model's hidden and intermediate sizes (run_bench)
 }
 
 
-def run_bench(config, *, steps: int = 5, tasks=("score", "train", "generate"), dtype: str = "float32",
+def run_bench(config, *, steps: int = 5, tasks=("gemm", "score", "train", "generate"), dtype: str = "float32",
               torch_bf16: str = "weights") -> dict:
     """dtype: the compute dtype of scoring and training in both frameworks (generation stays float32); with
     bfloat16, torch_bf16 picks torch's path (bfloat16 weights, or float32 weights under autocast)."""
@@ -193,21 +237,33 @@ def run_bench(config, *, steps: int = 5, tasks=("score", "train", "generate"), d
     out = {"model_dir": str(model_dir(config)), "steps": steps, "results": {}, "load_average_before": os.getloadavg(),
            "cpu_affinity": sorted(os.sched_getaffinity(0))}
     print(f"benchmark on CPUs {out['cpu_affinity']} (the workers inherit this affinity)", flush=True)
+    from engine.lm.config import LMConfig
+
+    cfg = LMConfig.from_dir(model_dir(config))
+    shapes = {"gemm": {"k": cfg.hidden_size, "n": cfg.intermediate_size}}
     scratch = tempfile.mkdtemp(prefix="lm_bench_")
     for task in tasks:
         row = {}
         for framework in ("jax", "torch"):
-            args = {**SETTINGS[task], "model_dir": str(model_dir(config)), "steps": steps,
+            args = {**SETTINGS[task], **shapes.get(task, {}), "model_dir": str(model_dir(config)), "steps": steps,
                     "save": f"{scratch}/{framework}.npy" if task == "score" else "",
                     "train_config": config.train.to_dict(),  # the optimiser of the config, in both workers' JSON
-                    "dtype": dtype if task in ("score", "train") else "float32", "torch_bf16": torch_bf16}
+                    "dtype": dtype if task != "generate" else "float32", "torch_bf16": torch_bf16}
             done = subprocess.run([sys.executable, "-m", "engine.lm.bench", f"{framework}-{task}", json.dumps(args)],
                                   capture_output=True, text=True, check=False)
             if done.returncode:
                 raise RuntimeError(f"bench worker {framework}-{task} failed:\n{done.stderr[-2000:]}")
             row[framework] = json.loads(done.stdout.strip().splitlines()[-1])
-        row["settings"] = SETTINGS[task]
-        row["dtype"] = dtype if task in ("score", "train") else "float32"
+        row["settings"] = {**SETTINGS[task], **shapes.get(task, {})}
+        row["dtype"] = dtype if task != "generate" else "float32"
+        if task == "gemm":
+            row["jax_over_torch_gflops"] = row["jax"]["gflops"] / row["torch"]["gflops"]
+            out["results"][task] = row
+            print(f"gemm ({row['dtype']}, {SETTINGS['gemm']['m']}x{cfg.hidden_size}x{cfg.intermediate_size}): jax "
+                  f"{row['jax']['gflops']:.1f} GFLOP/s, torch {row['torch']['gflops']:.1f} GFLOP/s", flush=True)
+            continue
+        if task in ("score", "train") and "gemm" in out["results"]:
+            _roofline(row, step_flops(cfg, task, SETTINGS[task]), out["results"]["gemm"])
         if task == "score":  # the same batch in both: next-token log-probabilities agree
             row["max_abs_logprob_diff"] = float(np.abs(np.load(f"{scratch}/jax.npy") - np.load(f"{scratch}/torch.npy")).max())
         row["jax_over_torch_tokens_per_s"] = row["jax"]["tokens_per_s"] / row["torch"]["tokens_per_s"]
@@ -217,10 +273,24 @@ def run_bench(config, *, steps: int = 5, tasks=("score", "train", "generate"), d
         print(f"{task} ({row['dtype']}): jax {row['jax']['tokens_per_s']:.1f} tok/s, torch {row['torch']['tokens_per_s']:.1f} tok/s, "
               f"ratio {row['jax_over_torch_tokens_per_s']:.2f}"
               + (f", peak RSS jax {row['jax']['peak_rss_mb']:.0f} MB torch {row['torch']['peak_rss_mb']:.0f} MB"
-                 if "peak_rss_mb" in row["jax"] else ""), flush=True)
+                 if "peak_rss_mb" in row["jax"] else "")
+              + (f"; at {row['jax']['gemm_efficiency']:.0%} / {row['torch']['gemm_efficiency']:.0%} of their GEMM "
+                 f"bounds, ratio ceiling {row['ceiling_jax_over_torch']:.2f}" if "ceiling_jax_over_torch" in row
+                 else ""), flush=True)
     out["load_average_after"] = os.getloadavg()
     shutil.rmtree(scratch, ignore_errors=True)
     return out
+
+
+def _roofline(row: dict, flops: float, gemm: dict) -> None:
+    """Each framework's time if its step were only its matrix products at its measured GEMM rate, its efficiency
+    (that bound over the measured time), and the ceiling of the ratio: transformers' time over JAX's bound."""
+    row["matmul_gflop"] = flops / 1e9
+    for framework in ("jax", "torch"):
+        bound = flops / (gemm[framework]["gflops"] * 1e9)
+        row[framework]["gemm_bound_s"] = bound
+        row[framework]["gemm_efficiency"] = bound / row[framework]["seconds"]
+    row["ceiling_jax_over_torch"] = row["torch"]["seconds"] / row["jax"]["gemm_bound_s"]
 
 
 if __name__ == "__main__":
