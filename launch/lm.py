@@ -6,7 +6,8 @@
         [--max_new_tokens=64 --temperature=0 --top_p=1 --stop='\n']
     python -m launch.lm --mode=export --config configs/lm.py --adapter runs/lm-yesno --out runs/lm-yesno/export \
         [--merged] [--gguf]
-    python -m launch.lm --mode=bench --config configs/lm.py [--bench_steps=5] [--bench_dtype=bfloat16]
+    python -m launch.lm --mode=bench --config configs/lm.py [--bench_steps=5] [--bench_dtype=bfloat16] \
+        [--bench_tasks=gemm,score,train]
     python -m launch.lm --mode=report --runs runs/a,runs/b,runs/c --out docs/lm/curve.png
     python -m launch.lm --mode=serve --config configs/lm.py --out runs/lm-yesno/export --input x.jsonl --output a.jsonl
         (the exported GGUF served by the embedded llama.cpp server, asked through llm.LLMClient)
@@ -43,6 +44,9 @@ flags.DEFINE_multi_string("stop", [], "generate: stop strings.")
 flags.DEFINE_integer("bench_steps", 5, "bench: timed repetitions per measurement.")
 flags.DEFINE_enum("bench_dtype", "float32", ["float32", "bfloat16"],
                   "bench: compute dtype of scoring and training in both frameworks (generation stays float32).")
+flags.DEFINE_list("bench_tasks", ["gemm", "score", "train", "generate"],
+                  "bench: measurements to run, of gemm, score, train, generate (with gemm, score and train get the "
+                  "roofline).")
 flags.DEFINE_enum("bench_torch_bf16", "weights", ["weights", "autocast"],
                   "bench with bfloat16: torch loads bfloat16 weights, or keeps float32 weights under autocast.")
 flags.DEFINE_list("runs", [], "report: LoRA run directories (one per seed).")
@@ -199,7 +203,7 @@ def main(argv):
         if mode == "bench":
             from engine.lm.bench import run_bench
             return run_bench(config, steps=flags.FLAGS.bench_steps, dtype=flags.FLAGS.bench_dtype,
-                             torch_bf16=flags.FLAGS.bench_torch_bf16)
+                             torch_bf16=flags.FLAGS.bench_torch_bf16, tasks=tuple(flags.FLAGS.bench_tasks))
         return {"score": score, "generate": generate, "export": export, "serve": serve}[mode](config)
 
     print(json.dumps(run_guarded(run), indent=2, default=str))

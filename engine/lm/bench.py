@@ -232,6 +232,10 @@ def run_bench(config, *, steps: int = 5, tasks=("gemm", "score", "train", "gener
 
     from engine.lm.train import model_dir
 
+    unknown = [t for t in tasks if t not in SETTINGS]
+    if unknown:
+        raise ValueError(f"bench tasks {unknown} unknown; known: {', '.join(SETTINGS)}")
+    tasks = sorted(tasks, key=lambda t: t != "gemm")  # gemm first: the roofline of score and train needs its rate
     if dtype not in ("float32", "bfloat16"):
         raise ValueError(f"bench dtype must be float32 or bfloat16, got {dtype!r}")
     out = {"model_dir": str(model_dir(config)), "steps": steps, "results": {}, "load_average_before": os.getloadavg(),
