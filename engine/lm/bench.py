@@ -70,7 +70,7 @@ def jax_worker(task: str, a: dict) -> dict:
         x, w = (jnp.asarray(v) for v in _gemm_operands(a))
         fn = jax.jit(matmul)
         w = w.astype(dtype)
-        seconds = _timed(lambda: jax.block_until_ready(fn(x, w)), a["steps"])
+        seconds = _timed(lambda: jax.block_until_ready(fn(x, w)), max(a["steps"], GEMM_REPS), warmup=5)
         return {"gflops": 2 * a["m"] * a["k"] * a["n"] / seconds / 1e9, "seconds": seconds}
     ids = _tokens(49152, a["batch"], a["length"])
     valid = np.ones_like(ids, bool)
@@ -129,7 +129,7 @@ def torch_worker(task: str, a: dict) -> dict:
         x, w = (torch.from_numpy(v) for v in _gemm_operands(a))
         if a.get("dtype", "float32") == "bfloat16":
             x, w = x.bfloat16(), w.bfloat16()
-        seconds = _timed(lambda: torch.matmul(x, w), a["steps"])
+        seconds = _timed(lambda: torch.matmul(x, w), max(a["steps"], GEMM_REPS), warmup=5)
         return {"gflops": 2 * a["m"] * a["k"] * a["n"] / seconds / 1e9, "seconds": seconds,
                 "torch_threads": torch.get_num_threads()}
     # bfloat16, torch's two CPU paths: "weights" loads the model in bfloat16 (for training the adapter is then
@@ -192,6 +192,9 @@ def torch_worker(task: str, a: dict) -> dict:
         return {"tokens_per_s": a["batch"] * a["new_tokens"] / seconds, "seconds": seconds,
                 "torch_threads": torch.get_num_threads()}
     raise ValueError(task)
+
+
+GEMM_REPS = 50  # a product takes 10-60 ms: the median of a few is at the mercy of the core's speed phases
 
 
 def _gemm_operands(a: dict) -> tuple[np.ndarray, np.ndarray]:
