@@ -32,9 +32,6 @@ import time
 
 import numpy as np
 
-WORKERS = ("jax-score", "torch-score", "jax-train", "torch-train", "jax-generate", "torch-generate", "jax-gemm",
-           "torch-gemm")
-
 
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
@@ -70,8 +67,7 @@ def jax_worker(task: str, a: dict) -> dict:
         x, w = (jnp.asarray(v) for v in _gemm_operands(a))
         fn = jax.jit(matmul)
         w = w.astype(dtype)
-        seconds = _timed(lambda: jax.block_until_ready(fn(x, w)), max(a["steps"], GEMM_REPS), warmup=5)
-        return {"gflops": 2 * a["m"] * a["k"] * a["n"] / seconds / 1e9, "seconds": seconds}
+        return _gemm_rate(a, lambda: jax.block_until_ready(fn(x, w)))
     ids = _tokens(49152, a["batch"], a["length"])
     valid = np.ones_like(ids, bool)
     if task == "score":
@@ -129,9 +125,7 @@ def torch_worker(task: str, a: dict) -> dict:
         x, w = (torch.from_numpy(v) for v in _gemm_operands(a))
         if a.get("dtype", "float32") == "bfloat16":
             x, w = x.bfloat16(), w.bfloat16()
-        seconds = _timed(lambda: torch.matmul(x, w), max(a["steps"], GEMM_REPS), warmup=5)
-        return {"gflops": 2 * a["m"] * a["k"] * a["n"] / seconds / 1e9, "seconds": seconds,
-                "torch_threads": torch.get_num_threads()}
+        return {**_gemm_rate(a, lambda: torch.matmul(x, w)), "torch_threads": torch.get_num_threads()}
     # bfloat16, torch's two CPU paths: "weights" loads the model in bfloat16 (for training the adapter is then
     # bfloat16 too), "autocast" keeps float32 weights and runs the matmuls in bfloat16 (as the JAX step does).
     bf16 = a.get("dtype", "float32") == "bfloat16"
@@ -140,7 +134,7 @@ def torch_worker(task: str, a: dict) -> dict:
         raise ValueError(f"torch_bf16 must be weights or autocast, got {mode!r}")
     model = transformers.AutoModelForCausalLM.from_pretrained(
         a["model_dir"], dtype=torch.bfloat16 if mode == "weights" else torch.float32)
-    autocast = lambda: torch.autocast("cpu", dtype=torch.bfloat16, enabled=mode == "autocast")  # noqa: E731
+    autocast = lambda: torch.autocast("cpu", dtype=torch.bfloat16, enabled=mode == "autocast")
     ids = torch.from_numpy(_tokens(49152, a["batch"], a["length"]).astype(np.int64))
     mask = torch.ones_like(ids)
     if task == "score":
@@ -202,6 +196,11 @@ def _gemm_operands(a: dict) -> tuple[np.ndarray, np.ndarray]:
     return (rng.standard_normal((a["m"], a["k"]), np.float32), rng.standard_normal((a["k"], a["n"]), np.float32))
 
 
+def _gemm_rate(a: dict, product) -> dict:
+    seconds = _timed(product, max(a["steps"], GEMM_REPS), warmup=5)
+    return {"gflops": 2 * a["m"] * a["k"] * a["n"] / seconds / 1e9, "seconds": seconds}
+
+
 def step_flops(cfg, task: str, s: dict) -> float:
     """Matrix-product FLOPs (a multiply-add is 2) of one measured scoring call or training step: every linear layer
     at every token, attention's two products over the causal triangle, the LM head at the positions kept (the
@@ -221,8 +220,9 @@ SETTINGS = {  # the issue's sizes: scoring at prompt 256 x batch 16
     "score": {"batch": 16, "length": 256},
     "train": {"batch": 8, "length": 256, "answer": 4, "rank": 8, "targets": ["q_proj", "v_proj"]},
     "generate": {"batch": 8, "length": 64, "new_tokens": 32},
-    "gemm": {"m": 8 * 256},  # k, n: the model's hidden and intermediate sizes (run_bench)
 }
+# The training batch's tokens as rows; k, n: the model's hidden and intermediate sizes (run_bench).
+SETTINGS["gemm"] = {"m": SETTINGS["train"]["batch"] * SETTINGS["train"]["length"]}
 
 
 def run_bench(config, *, steps: int = 5, tasks=("gemm", "score", "train", "generate"), dtype: str = "float32",
@@ -250,19 +250,18 @@ def run_bench(config, *, steps: int = 5, tasks=("gemm", "score", "train", "gener
     shapes = {"gemm": {"k": cfg.hidden_size, "n": cfg.intermediate_size}}
     scratch = tempfile.mkdtemp(prefix="lm_bench_")
     for task in tasks:
-        row = {}
+        row = {"settings": {**SETTINGS[task], **shapes.get(task, {})},
+               "dtype": dtype if task != "generate" else "float32"}
         for framework in ("jax", "torch"):
-            args = {**SETTINGS[task], **shapes.get(task, {}), "model_dir": str(model_dir(config)), "steps": steps,
+            args = {**row["settings"], "model_dir": str(model_dir(config)), "steps": steps,
                     "save": f"{scratch}/{framework}.npy" if task == "score" else "",
                     "train_config": config.train.to_dict(),  # the optimiser of the config, in both workers' JSON
-                    "dtype": dtype if task != "generate" else "float32", "torch_bf16": torch_bf16}
+                    "dtype": row["dtype"], "torch_bf16": torch_bf16}
             done = subprocess.run([sys.executable, "-m", "engine.lm.bench", f"{framework}-{task}", json.dumps(args)],
                                   capture_output=True, text=True, check=False)
             if done.returncode:
                 raise RuntimeError(f"bench worker {framework}-{task} failed:\n{done.stderr[-2000:]}")
             row[framework] = json.loads(done.stdout.strip().splitlines()[-1])
-        row["settings"] = {**SETTINGS[task], **shapes.get(task, {})}
-        row["dtype"] = dtype if task != "generate" else "float32"
         if task == "gemm":
             row["jax_over_torch_gflops"] = row["jax"]["gflops"] / row["torch"]["gflops"]
             out["results"][task] = row

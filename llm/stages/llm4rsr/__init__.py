@@ -36,8 +36,9 @@ def run(config, workdir, log=print) -> dict:
         results["correction"] = correction.run(config, workdir, llm, results["instances"], results["confidence"],
                                                results["tgd"])
         corrections = [results["correction"]]
+        shared = retrain.correction_mode(config) == "shared"
         for label, spec in retrain.backbones(config)[1:]:
-            if retrain.correction_mode(config) == "shared":
+            if shared:
                 corrections.append(results["correction"])
                 continue
             # Each backbone's own uncertainty (its Plain run of seed `seed`, shared with retrain) picks its instances.
