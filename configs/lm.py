@@ -23,6 +23,9 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
     c.model.dir = ""               # a Hugging Face Llama/Qwen2 directory; '' -> converted SmolLM2-135M-Instruct
     c.model.dtype = "float32"      # weights in memory (bfloat16 halves it for large models)
 
+    c.mesh = ml_collections.ConfigDict()
+    c.mesh.model = 1               # devices each weight is split over (tensor parallel); the rest split the batch
+
     c.lora = ml_collections.ConfigDict()
     c.lora.rank = 8
     c.lora.alpha = 16.0

@@ -19,12 +19,12 @@ import numpy as np
 # Keys that define the experiment: a workdir holding a checkpoint must agree on all of them.
 IDENTITY_KEYS = ("seed", "data", "split", "model", "train.batch_size", "train.length_buckets", "train.loss")
 # Keys a re-run may change without changing what already ran: where files live, logging and retention, how
-# far to train (a longer run continues the same one), and evaluation, which every run of a trained model
-# redoes; except eval.select_metric, which chose the checkpoints already kept. Any other key (the learning
-# rate, the schedule, ...) is recorded as a change at the step training resumes from, and refused when the
-# run would not train again. `changes` is that record inside config.json.
+# far to train (a longer run continues the same one), how the LM's weights are laid out over devices (mesh),
+# and evaluation, which every run of a trained model redoes; except eval.select_metric, which chose the
+# checkpoints already kept. Any other key (the learning rate, the schedule, ...) is recorded as a change at the
+# step training resumes from, and refused when the run would not train again. `changes` is that record inside config.json.
 FREE_KEYS = ("data.root", "data.cache_dir", "train.max_steps", "train.num_epochs", "train.patience",
-             "train.log_every", "train.prefetch", "train.keep_last", "eval", "changes")
+             "train.log_every", "train.prefetch", "train.keep_last", "mesh", "eval", "changes")
 
 
 def _umask() -> int:

@@ -60,18 +60,20 @@ def _need(*names):
 
 
 def _load(config, adapter):
+    """(lm, tokenizer, mesh): the base weights (and the adapter) placed on the config's mesh."""
     from engine.lm.adapters import read_adapter, read_adapter_spec, resolve_adapter_dir
+    from engine.lm.batching import LMMesh
     from engine.lm.tokenizer import LMTokenizer
     from engine.lm.train import model_dir
     from engine.lm.weights import load_lm
 
-    mdir = model_dir(config)
+    mdir, mesh = model_dir(config), LMMesh.create(config.mesh.model)
     if not adapter:
-        return load_lm(mdir, dtype=config.model.dtype), LMTokenizer(mdir)
+        return load_lm(mdir, dtype=config.model.dtype, mesh=mesh), LMTokenizer(mdir), mesh
     adapter = resolve_adapter_dir(adapter)
-    lm = load_lm(mdir, lora=read_adapter_spec(adapter), dtype=config.model.dtype)
-    lm.lora = read_adapter(adapter, lm, lm.lora)
-    return lm, LMTokenizer(mdir)
+    lm = load_lm(mdir, lora=read_adapter_spec(adapter), dtype=config.model.dtype, mesh=mesh)
+    lm.lora = mesh.place_weights(read_adapter(adapter, lm, lm.lora))
+    return lm, LMTokenizer(mdir), mesh
 
 
 def _examples(config, tokenizer):
@@ -95,9 +97,10 @@ def score(config):
     from engine.lm.score import Scorer
 
     _need("input", "output")
-    lm, tokenizer = _load(config, flags.FLAGS.adapter)
+    lm, tokenizer, mesh = _load(config, flags.FLAGS.adapter)
     rows, prompts = _examples(config, tokenizer)
-    scorer = Scorer(lm, tokenizer, batch_size=config.eval.batch_size, buckets=tuple(config.train.length_buckets))
+    scorer = Scorer(lm, tokenizer, batch_size=config.eval.batch_size, buckets=tuple(config.train.length_buckets),
+                    mesh=mesh)
     out = [{"where": r["_where"]} for r in rows]
     if config.data.verbalizer:
         v = scorer.verbalizer(prompts, tuple(config.data.verbalizer))
@@ -126,9 +129,10 @@ def generate(config):
     from engine.lm.generate import Generator
 
     _need("input", "output")
-    lm, tokenizer = _load(config, flags.FLAGS.adapter)
+    lm, tokenizer, mesh = _load(config, flags.FLAGS.adapter)
     rows, prompts = _examples(config, tokenizer)
-    gen = Generator(lm, tokenizer, batch_size=config.eval.batch_size, buckets=tuple(config.train.length_buckets))
+    gen = Generator(lm, tokenizer, batch_size=config.eval.batch_size, buckets=tuple(config.train.length_buckets),
+                    mesh=mesh)
     results = gen.generate(prompts, max_new_tokens=flags.FLAGS.max_new_tokens, temperature=flags.FLAGS.temperature,
                            top_p=flags.FLAGS.top_p, stop=flags.FLAGS.stop, seed=config.seed)
     _write_jsonl(flags.FLAGS.output, [{"where": r["_where"], "text": g.text, "finish_reason": g.finish_reason}
@@ -141,7 +145,7 @@ def export(config):
     from engine.lm.export import merged_params, write_gguf, write_hf_dir
 
     _need("adapter", "out")
-    lm, _ = _load(config, flags.FLAGS.adapter)
+    lm, _, _ = _load(config, flags.FLAGS.adapter)
     out = pathlib.Path(flags.FLAGS.out)
     written = {"adapter": str(write_adapter(out / "adapter", lm, lm.lora, lm.lora_spec))}
     if flags.FLAGS.merged or flags.FLAGS.gguf:

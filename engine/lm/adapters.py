@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from engine.lm.model import LoRASpec
-from engine.lm.weights import _LAYER_PREFIX, _path
+from engine.lm.weights import _LAYER_PREFIX, param_path
 from engine.run_dir import write_dir_atomic
 
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "base_model.json")
@@ -40,7 +40,7 @@ def peft_key(module: str, layer: int, which: str) -> str:
 def adapter_tensors(lora_state, num_layers: int) -> dict[str, np.ndarray]:
     out = {}
     for keypath, leaf in jax.tree_util.tree_leaves_with_path(lora_state):
-        _, module, name = _path(keypath)  # ('layers', 'q_proj', 'lora_a')
+        _, module, name = param_path(keypath)  # ('layers', 'q_proj', 'lora_a')
         stacked = np.asarray(jax.device_get(leaf), np.float32)
         for i in range(num_layers):
             which = "A" if name == "lora_a" else "B"
@@ -111,7 +111,7 @@ def read_adapter(adapter_dir, lm, lora_abstract):
                          f"differ from the config's lora.rank={lm_spec.rank}, lora.targets={list(lm_spec.targets)}")
 
     def fill(keypath, leaf):
-        _, module, name = _path(keypath)
+        _, module, name = param_path(keypath)
         which = "A" if name == "lora_a" else "B"
         layers = []
         for i in range(lm.config.num_layers):

@@ -21,7 +21,7 @@ import jax
 import numpy as np
 
 from engine.lm.convert import _BLOCK_NAMES, _TOP_NAMES, llama_permute
-from engine.lm.weights import _path, hf_name
+from engine.lm.weights import hf_name, param_path
 from engine.run_dir import write_dir_atomic
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "generation_config.json", "chat_template.jinja",
@@ -44,7 +44,7 @@ def merged_params(lm, lora):
 def hf_tensors(lm, params) -> dict[str, np.ndarray]:
     out = {}
     for keypath, leaf in jax.tree_util.tree_leaves_with_path(params):
-        path = _path(keypath)
+        path = param_path(keypath)
         array = np.asarray(jax.device_get(leaf), np.float32)
         if path[0] == "layers":
             for i in range(lm.config.num_layers):

@@ -38,6 +38,31 @@ MASKED = -1e30  # added to masked attention scores (computed in float32)
 SAVED_FOR_BACKWARD = ("q", "k", "v", "attn", "mid", "gate", "up")
 
 
+# Tensor parallelism over the mesh's `model` axis (Megatron's layout). The projections into the attention heads
+# and into the MLP split their output features, the projections out of them (o_proj, down_proj) their input
+# features, so each device computes its share of the heads and of the MLP, and a block needs one sum over
+# `model` after o_proj and one after down_proj (the compiler inserts them). The embedding table splits the
+# vocabulary (so do the logits). A LoRA pair follows its kernel: B splits where the kernel's output does, A where
+# its input does. Norms and the remaining biases are replicated.
+COLUMN_PARALLEL = ("q_proj", "k_proj", "v_proj", "gate_proj", "up_proj")
+
+
+def weight_axes(path: tuple[str, ...], ndim: int) -> tuple[str | None, ...]:
+    """The mesh axis (or None) of each dimension of the weight at `path`, e.g. ("layers", "q_proj", "kernel")
+    [layers, in, out] -> (None, None, "model")."""
+    if path == ("embed_tokens",):
+        return ("model", None)
+    if path == ("lm_head",):
+        return (None, "model")
+    if path[0] == "layers" and path[1] in PROJECTIONS:
+        column, leaf = path[1] in COLUMN_PARALLEL, path[2]
+        split_in = not column and leaf in ("kernel", "lora_a")
+        split_out = column and leaf in ("kernel", "bias", "lora_b")
+        axes = (None, "model" if split_in else None, "model" if split_out else None)
+        return axes if leaf != "bias" else (None, axes[2])
+    return (None,) * ndim
+
+
 class LoRAWeight(nnx.Variable):
     """A trainable adapter matrix; everything that is an nnx.Param is the frozen base."""
 

@@ -1,6 +1,6 @@
 """LoRA tuning of the JAX LM, top to bottom (the recommender trainer's habits):
 
-config check -> mesh, tokenizer, base weights (replicated, frozen) and adapter -> data -> optimiser over the
+config check -> mesh, tokenizer, base weights (frozen; replicated or split over `model`) and adapter -> data -> optimiser over the
 adapter only -> compiled step (one per length bucket, donated state) -> checkpoints (resume) -> loop (step;
 log; validate, checkpoint, early-stop) -> best adapter: valid/test metrics, results.json, adapter/ (PEFT).
 
@@ -98,6 +98,16 @@ def make_train_step(lm, optimizer, compute_dtype: str, seed: int, max_targets: i
     return jax.jit(train_step, donate_argnums=0)
 
 
+def init_state(lora, optimizer, mesh: LMMesh) -> dict:
+    """The train state at step 0: the adapter and the optimiser's moments where the adapter lives (replicated, or
+    split over `model` as its kernels), counters replicated."""
+    lora_shardings = jax.tree.map(lambda x: x.sharding, lora)
+    opt_shardings = optax.tree_map_params(optimizer, lambda _, sharding: sharding, jax.eval_shape(optimizer.init, lora),
+                                          lora_shardings, transform_non_params=lambda _: mesh.replicated)
+    return jax.jit(lambda lora: {"lora": lora, "opt_state": optimizer.init(lora), "step": jnp.zeros((), jnp.int32)},
+                   out_shardings={"lora": lora_shardings, "opt_state": opt_shardings, "step": mesh.replicated})(lora)
+
+
 def verbalizer_metrics(probs: np.ndarray, labels: np.ndarray) -> dict:
     """Accuracy of the verbalizer's argmax over [N, K] option probabilities, and with two options and both
     labels present the AUC of the first option."""
@@ -160,17 +170,16 @@ def train(config: ml_collections.ConfigDict, workdir, *, examples: dict | None =
     if config.eval.metric not in METRICS:
         raise ValueError(f"unknown eval.metric {config.eval.metric!r}; known: {', '.join(METRICS)}")
 
-    # --- Mesh, tokenizer, frozen base weights (replicated) and the adapter.
-    mesh = LMMesh.create()
+    # --- Mesh, tokenizer, frozen base weights (replicated, or split over mesh.model devices) and the adapter.
+    mesh = LMMesh.create(config.mesh.model)
     mesh.check_batch(tc.batch_size // tc.grad_accum, "train.batch_size / train.grad_accum")
     mesh.check_batch(config.eval.batch_size, "eval.batch_size")
     spec = lora_spec(config)
     mdir = model_dir(config)
     tokenizer = LMTokenizer(mdir)
-    lm = load_lm(mdir, lora=spec, seed=config.seed, dtype=config.model.dtype, sharding=mesh.replicated)
+    lm = load_lm(mdir, lora=spec, seed=config.seed, dtype=config.model.dtype, mesh=mesh)
     if config.lora.init_from:  # a sequential stage: start from the previous stage's adapter
-        lm.lora = jax.device_put(read_adapter(resolve_adapter_dir(config.lora.init_from), lm, lm.lora),
-                                 mesh.replicated)
+        lm.lora = mesh.place_weights(read_adapter(resolve_adapter_dir(config.lora.init_from), lm, lm.lora))
 
     # --- Data.
     if examples is None:
@@ -188,12 +197,11 @@ def train(config: ml_collections.ConfigDict, workdir, *, examples: dict | None =
     validators = {name: Validator(examples[name], tokenizer, scorer, dc.template, dc.verbalizer, name,
                                   config.eval.metric == "loss") for name in ("valid", "test") if name in examples}
 
-    # --- Optimiser over the adapter only; state created replicated.
+    # --- Optimiser over the adapter only; its moments placed as the adapter, counters replicated.
     optimizer = make_optimizer(tc, total_steps)
     workdir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(workdir / "config.json", config_to_dict(config))
-    state = jax.jit(lambda lora: {"lora": lora, "opt_state": optimizer.init(lora), "step": jnp.zeros((), jnp.int32)},
-                    out_shardings=mesh.replicated)(lm.lora)
+    state = init_state(lm.lora, optimizer, mesh)
 
     # --- Checkpoints: resume from the last one when the workdir has it.
     iterator = batches.iterator(total_steps)

@@ -62,7 +62,8 @@ def hf_name(path: tuple[str, ...], layer: int | None = None) -> tuple[str, bool]
     raise KeyError(f"no Hugging Face name for parameter {'.'.join(path)}")
 
 
-def _path(keypath) -> tuple[str, ...]:
+def param_path(keypath) -> tuple[str, ...]:
+    """The parameter names of a state leaf's key path, e.g. ("layers", "q_proj", "kernel")."""
     return tuple(k.key for k in keypath if isinstance(k, jax.tree_util.DictKey))
 
 
@@ -99,9 +100,10 @@ class TensorFiles:
 
 
 def load_lm(model_dir, *, lora: LoRASpec | None = None, seed: int = 0, dtype: str = "float32",
-            sharding=None) -> LoadedLM:
+            mesh=None) -> LoadedLM:
     """The model of a Hugging Face directory with its weights (in `dtype`) and, with `lora`, a fresh adapter
-    (PEFT's init from `seed`). `sharding` places every array (e.g. replicated over the mesh)."""
+    (PEFT's init from `seed`). `mesh` (an engine.lm.batching.LMMesh) places each array where its sharding says
+    (replicated, or split over the mesh's `model` axis); None: the default device."""
     model_dir = pathlib.Path(model_dir)
     config = LMConfig.from_dir(model_dir)
     files = TensorFiles(model_dir)
@@ -126,14 +128,15 @@ def load_lm(model_dir, *, lora: LoRASpec | None = None, seed: int = 0, dtype: st
         return array
 
     def fill(keypath, leaf):
-        path = _path(keypath)
+        path = param_path(keypath)
         if path[0] == "layers":
             arrays = [fetch(*hf_name(path, i), leaf.shape[1:]) for i in range(config.num_layers)]
             array = np.stack(arrays)
         else:
             array = fetch(*hf_name(path), leaf.shape)
-        out = jnp.asarray(array, dtype=target_dtype)
-        return out if sharding is None else jax.device_put(out, sharding)
+        if mesh is None:
+            return jnp.asarray(array, dtype=target_dtype)
+        return jax.device_put(array.astype(target_dtype), mesh.weight_sharding(path, array.shape))
 
     params = jax.tree_util.tree_map_with_path(fill, base)
     ignorable = {"lm_head.weight"} if config.tie_word_embeddings else set()
@@ -142,11 +145,11 @@ def load_lm(model_dir, *, lora: LoRASpec | None = None, seed: int = 0, dtype: st
     if unused:
         raise ValueError(f"{files.where[unused[0]]}: tensor {unused[0]} (and {len(unused) - 1} more) is not part of "
                          f"a {config.model_type} model as config.json describes it")
-    lora_state = init_lora(adapter, seed, sharding) if lora is not None else None
+    lora_state = init_lora(adapter, seed, mesh) if lora is not None else None
     return LoadedLM(config, graphdef, params, lora_state, rest, model_dir, lora)
 
 
-def init_lora(adapter_abstract, seed: int, sharding=None):
+def init_lora(adapter_abstract, seed: int, mesh=None):
     """Fresh adapter weights for the abstract adapter state: A Kaiming-uniform, B zeros (PEFT's init)."""
     spec_leaves = jax.tree_util.tree_leaves_with_path(adapter_abstract)
 
@@ -154,7 +157,7 @@ def init_lora(adapter_abstract, seed: int, sharding=None):
         key = jax.random.key(seed)
         out = {}
         for i, (keypath, leaf) in enumerate(spec_leaves):
-            path = _path(keypath)
+            path = param_path(keypath)
             if path[-1] == "lora_b":
                 out[path] = jnp.zeros(leaf.shape, leaf.dtype)
             else:  # lora_a [L, in, r]: Kaiming-uniform, bound 1/sqrt(in) (PEFT's default)
@@ -162,5 +165,7 @@ def init_lora(adapter_abstract, seed: int, sharding=None):
                 out[path] = jax.random.uniform(jax.random.fold_in(key, i), leaf.shape, leaf.dtype, -bound, bound)
         return out
 
-    values = jax.jit(make, out_shardings=sharding)()
-    return jax.tree_util.tree_map_with_path(lambda kp, leaf: values[_path(kp)], adapter_abstract)
+    shardings = None if mesh is None else {param_path(kp): mesh.weight_sharding(param_path(kp), leaf.shape)
+                                            for kp, leaf in spec_leaves}
+    values = jax.jit(make, out_shardings=shardings)()
+    return jax.tree_util.tree_map_with_path(lambda kp, leaf: values[param_path(kp)], adapter_abstract)
