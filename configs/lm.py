@@ -5,6 +5,12 @@ Presets:
   ml100k-yesno   TALLRec's movie task on MovieLens-100K (engine/lm/tasks.py): 256 training examples, Yes/No,
                  128 validation and 128 test users, selected on validation AUC
   tiny           ml100k-yesno with a handful of examples and steps (tests, smoke runs)
+  ml100k-yesno-gpu  the same task with TALLRec's settings (its finetune_rec.py and shell/instruct_7B.sh): Alpaca
+                 template, loss on the whole prompt, 10 rated movies, LoRA r 8 / alpha 16 / dropout 0.05 on q/v,
+                 AdamW 1e-4, 20 warm-up steps then linear decay, batch 128 in 2 micro-batches, up to 200 epochs,
+                 validation AUC every 10 steps, patience 10, prompts up to 512 tokens; bfloat16 weights and
+                 compute, 1,000 validation and test users. For a 7B base on a GPU:
+                 --config.model.dir=<Llama/Qwen2 directory> (and --config.mesh.model=N over N devices)
 
 Sequential LoRA stages (TLRec's curriculum): `stages` is a tuple of dicts of overrides, e.g.
   stages=({"name": "stage1", "data.train": "a.jsonl"}, {"name": "stage2", "data.train": "b.jsonl"});
@@ -52,7 +58,7 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
     c.train.batch_size = 16
     c.train.grad_accum = 1         # micro-batches per step (batch_size / grad_accum rows each)
     c.train.learning_rate = 3e-4
-    c.train.schedule = "constant"  # constant, cosine, wsd (engine.train.experiment.make_schedule)
+    c.train.schedule = "constant"  # constant, cosine, wsd, linear (engine.train.experiment.make_schedule)
     c.train.warmup_steps = 8
     c.train.decay_steps = 0
     c.train.weight_decay = 0.0
@@ -81,12 +87,22 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
         c.train.num_epochs, c.train.batch_size, c.train.learning_rate, c.train.warmup_steps = 1, 8, 1e-3, 2
         c.train.eval_every = 16
         c.train.length_buckets = (128, 160, 192, 256)
+    if preset == "ml100k-yesno-gpu":
+        c.data.task, c.data.template, c.data.train_on_inputs = "ml100k_yesno", "alpaca", True
+        c.data.num_valid = c.data.num_test = 1000
+        c.lora.rank, c.lora.alpha, c.lora.dropout, c.lora.targets = 8, 16.0, 0.05, ("q_proj", "v_proj")
+        c.model.dtype = c.train.compute_dtype = "bfloat16"
+        c.train.batch_size, c.train.grad_accum, c.train.num_epochs = 128, 2, 200
+        c.train.learning_rate, c.train.warmup_steps, c.train.schedule = 1e-4, 20, "linear"
+        c.train.eval_every, c.train.patience, c.train.log_every = 10, 10, 2
+        c.train.length_buckets = (128, 192, 256, 384, 512)
+        c.eval.batch_size = 32
     if preset == "tiny":
         c.data.num_train, c.data.num_valid, c.data.num_test, c.data.history = 8, 8, 8, 3
         c.train.batch_size, c.train.grad_accum, c.train.max_steps, c.train.eval_every = 4, 2, 4, 2
         c.train.num_epochs = 4
         c.train.warmup_steps, c.train.log_every, c.eval.batch_size = 0, 1, 4
-    elif preset not in ("default", "ml100k-yesno"):
-        raise ValueError(f"unknown preset {preset!r}; known: default, ml100k-yesno, tiny")
+    elif preset not in ("default", "ml100k-yesno", "ml100k-yesno-gpu"):
+        raise ValueError(f"unknown preset {preset!r}; known: default, ml100k-yesno, ml100k-yesno-gpu, tiny")
     c.preset = preset
     return c

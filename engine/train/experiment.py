@@ -37,8 +37,14 @@ def make_schedule(train: ml_collections.ConfigDict, total_steps: int) -> optax.S
             parts.append(optax.cosine_decay_schedule(train.learning_rate, train.decay_steps))
             boundaries.append(total_steps - train.decay_steps)
         lr = optax.join_schedules(parts, boundaries)
+    elif train.schedule == "linear":
+        # Hugging Face Trainer's default (TALLRec's runs): warm-up, then a straight line to zero at the last step.
+        lr = optax.join_schedules([optax.linear_schedule(0.0, train.learning_rate, warmup),
+                                   optax.linear_schedule(train.learning_rate, 0.0, max(total_steps - warmup, 1))],
+                                  [warmup])
     else:
-        raise ValueError(f"unknown schedule {train.schedule!r} (config key train.schedule); known: constant, cosine, wsd")
+        raise ValueError(f"unknown schedule {train.schedule!r} (config key train.schedule); "
+                         "known: constant, cosine, wsd, linear")
     return lr
 
 

@@ -33,7 +33,15 @@ def test_wsd_rejects_decay_outside_the_run(decay_steps):
 
 def test_unknown_schedule_names_the_key():
     with pytest.raises(ValueError, match="train.schedule"):
-        make_schedule(_train(schedule="linear"), 100)
+        make_schedule(_train(schedule="step"), 100)
+
+
+def test_linear_warms_up_then_falls_to_zero_at_the_last_step():
+    linear = make_schedule(_train(schedule="linear"), 110)
+    assert float(linear(5)) == pytest.approx(5e-3)
+    assert float(linear(10)) == pytest.approx(1e-2)
+    assert float(linear(60)) == pytest.approx(5e-3)   # half-way down the 100 decay steps
+    assert float(linear(110)) == pytest.approx(0.0, abs=1e-12)
 
 
 def test_no_warmup_starts_at_the_peak_rate():
