@@ -7,7 +7,7 @@
     python -m launch.lm --mode=export --config configs/lm.py --adapter runs/lm-yesno --out runs/lm-yesno/export \
         [--merged] [--gguf]
     python -m launch.lm --mode=bench --config configs/lm.py [--bench_steps=5] [--bench_dtype=bfloat16] \
-        [--bench_tasks=gemm,score,train]
+        [--bench_tasks=gemm,score,train] [--bench_profile=train]
     python -m launch.lm --mode=report --runs runs/a,runs/b,runs/c --out docs/lm/curve.png
     python -m launch.lm --mode=serve --config configs/lm.py --out runs/lm-yesno/export --input x.jsonl --output a.jsonl
         (the exported GGUF served by the embedded llama.cpp server, asked through llm.LLMClient)
@@ -47,6 +47,9 @@ flags.DEFINE_enum("bench_dtype", "float32", ["float32", "bfloat16"],
 flags.DEFINE_list("bench_tasks", ["gemm", "score", "train", "generate"],
                   "bench: measurements to run, of gemm, score, train, generate (with gemm, score and train get the "
                   "roofline).")
+flags.DEFINE_enum("bench_profile", "", ["", "score", "train"],
+                  "bench: instead of the comparison, trace JAX's scoring call or training step once and print where "
+                  "its time goes (engine.lm.bench.profile_worker).")
 flags.DEFINE_enum("bench_torch_bf16", "weights", ["weights", "autocast"],
                   "bench with bfloat16: torch loads bfloat16 weights, or keeps float32 weights under autocast.")
 flags.DEFINE_list("runs", [], "report: LoRA run directories (one per seed).")
@@ -205,7 +208,9 @@ def main(argv):
             return {**summarize(flags.FLAGS.runs, config.eval.metric),
                     "png": str(plot(flags.FLAGS.runs, flags.FLAGS.out, config.eval.metric))}
         if mode == "bench":
-            from engine.lm.bench import run_bench
+            from engine.lm.bench import run_bench, run_profile
+            if flags.FLAGS.bench_profile:
+                return run_profile(config, flags.FLAGS.bench_profile, flags.FLAGS.bench_dtype)
             return run_bench(config, steps=flags.FLAGS.bench_steps, dtype=flags.FLAGS.bench_dtype,
                              torch_bf16=flags.FLAGS.bench_torch_bf16, tasks=tuple(flags.FLAGS.bench_tasks))
         return {"score": score, "generate": generate, "export": export, "serve": serve}[mode](config)

@@ -16,6 +16,10 @@ Each measurement runs in its own subprocess (python -m engine.lm.bench WORKER ..
 framework and one task. Timers are steady state: warm-up calls (compilation, first-touch allocations) are
 excluded, JAX results are blocked on, and the median of the timed repetitions is reported.
 
+`profile` (run_profile, `--bench_profile=score|train`) traces JAX's side of one of them instead and sums the
+time per XLA operation, and the wall time with no, one or several matrix products running: where a step spends
+the time beyond its GEMM bound.
+
 Both frameworks use the CPUs this process may run on (its affinity, inherited by the workers): pin the whole
 benchmark with `taskset -c 0 python -m launch.lm --mode=bench ...` for one-core figures. The output records the
 affinity and torch's thread count, so a figure says which it is.
@@ -24,6 +28,7 @@ affinity and torch's thread count, so a figure says which it is.
 from __future__ import annotations
 
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -53,7 +58,9 @@ def _tokens(vocab: int, batch: int, length: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(100, vocab, (batch, length)).astype(np.int32)
 
 
-def jax_worker(task: str, a: dict) -> dict:
+def _jax_call(task: str, a: dict):
+    """One blocking call of JAX's side of `task` (score: the batch's next-token log-probabilities, returned;
+    train: one LoRA step, which returns its metrics), compiled on first use."""
     import jax
     import jax.numpy as jnp
 
@@ -61,13 +68,6 @@ def jax_worker(task: str, a: dict) -> dict:
     from engine.lm.weights import load_lm
 
     dtype = a.get("dtype", "float32")  # compute dtype; log-probabilities and the adapter stay float32
-    if task == "gemm":  # the model's own product (engine.lm.model.matmul: bf16 weights take the autocast path)
-        from engine.lm.model import matmul
-
-        x, w = (jnp.asarray(v) for v in _gemm_operands(a))
-        fn = jax.jit(matmul)
-        w = w.astype(dtype)
-        return _gemm_rate(a, lambda: jax.block_until_ready(fn(x, w)))
     ids = _tokens(49152, a["batch"], a["length"])
     valid = np.ones_like(ids, bool)
     if task == "score":
@@ -78,10 +78,7 @@ def jax_worker(task: str, a: dict) -> dict:
             return jax.nn.log_softmax(model.logits(model.hidden(ids, valid)[0][:, -1]), axis=-1)
 
         fn = jax.jit(last_logprobs)
-        seconds = _timed(lambda: jax.block_until_ready(fn(lm.params, ids, valid)), a["steps"])
-        if a.get("save"):  # the parent compares the two frameworks' numbers on this batch
-            np.save(a["save"], np.asarray(fn(lm.params, ids, valid), np.float32))
-        return {"tokens_per_s": ids.size / seconds, "seconds": seconds, "peak_rss_mb": _peak_rss_mb()}
+        return lambda: jax.block_until_ready(fn(lm.params, ids, valid))
     if task == "train":
         import ml_collections
 
@@ -99,21 +96,91 @@ def jax_worker(task: str, a: dict) -> dict:
 
         def run():
             holder[0], metrics = step(holder[0], lm.params, batch)
-            jax.block_until_ready(metrics)
+            return jax.block_until_ready(metrics)
 
+        return run
+    raise ValueError(task)
+
+
+def jax_worker(task: str, a: dict) -> dict:
+    import jax
+    import jax.numpy as jnp
+
+    dtype = a.get("dtype", "float32")
+    if task == "gemm":  # the model's own product (engine.lm.model.matmul: bf16 weights take the autocast path)
+        from engine.lm.model import matmul
+
+        x, w = (jnp.asarray(v) for v in _gemm_operands(a))
+        fn = jax.jit(matmul)
+        w = w.astype(dtype)
+        return _gemm_rate(a, lambda: jax.block_until_ready(fn(x, w)))
+    if task in ("score", "train"):
+        run = _jax_call(task, a)
         seconds = _timed(run, a["steps"])
-        return {"tokens_per_s": ids.size / seconds, "seconds": seconds, "peak_rss_mb": _peak_rss_mb()}
+        if task == "score" and a.get("save"):  # the parent compares the two frameworks' numbers on this batch
+            np.save(a["save"], np.asarray(run(), np.float32))
+        tokens = a["batch"] * a["length"]
+        return {"tokens_per_s": tokens / seconds, "seconds": seconds, "peak_rss_mb": _peak_rss_mb()}
     if task == "generate":
         from engine.lm.generate import Generator
         from engine.lm.tokenizer import LMTokenizer
+        from engine.lm.weights import load_lm
 
         lm = load_lm(a["model_dir"])
         gen = Generator(lm, LMTokenizer(a["model_dir"]), batch_size=a["batch"], buckets=(a["length"],))
-        prompts = ids.tolist()
+        prompts = _tokens(49152, a["batch"], a["length"]).tolist()
         seconds = _timed(lambda: gen.generate(prompts, max_new_tokens=a["new_tokens"], ignore_eos=True), a["steps"],
                          warmup=1)
         return {"tokens_per_s": a["batch"] * a["new_tokens"] / seconds, "seconds": seconds}
     raise ValueError(task)
+
+
+# Trace events that are not XLA operations: Python frames, the executor's own spans, thread-pool bookkeeping.
+_NOT_OPS = ("$", "ThunkExecutor", "SlinkyThreadPool", "ThreadpoolListener", "end:")
+
+
+def profile_worker(task: str, a: dict) -> dict:
+    """JAX's scoring call or training step (after two warm-up calls) traced once with jax.profiler, summed per
+    XLA operation. Matrix products are the YNNPACK fusions (`ynn_fusion*`, XLA's CPU GEMMs) and generic dots
+    (`dot*`, the layouts YNNPACK does not take); a product spread over several threads appears once, on the
+    thread that started it. `gemm_concurrency_ms`: wall time with 0, 1 or 2+ YNNPACK products running, which
+    shows how much of the call runs no product at all."""
+    import collections
+    import glob
+    import gzip
+    import tempfile
+
+    import jax
+
+    run = _jax_call(task, a)
+    for _ in range(2):
+        run()
+    trace_dir = tempfile.mkdtemp(prefix="lm_profile_")
+    jax.profiler.start_trace(trace_dir, create_perfetto_trace=True)
+    t0 = time.perf_counter()
+    run()
+    wall = time.perf_counter() - t0
+    jax.profiler.stop_trace()
+    with gzip.open(glob.glob(f"{trace_dir}/**/*.trace.json.gz", recursive=True)[0]) as f:
+        events = [e for e in json.load(f)["traceEvents"] if e.get("ph") == "X" and not e["name"].startswith(_NOT_OPS)]
+    kind = lambda name: "ynnpack" if name.startswith("ynn") else "generic_dot" if name.startswith("dot") else "other"
+    by_kind, by_op, count = collections.Counter(), collections.Counter(), collections.Counter()
+    for e in events:
+        by_kind[kind(e["name"])] += e["dur"] / 1000
+        by_op[e["name"]] += e["dur"] / 1000
+        count[e["name"]] += 1
+    # Sweep over the products' start and end times: the wall time spent at each number of products in flight.
+    edges = sorted(p for e in events if kind(e["name"]) == "ynnpack"
+                   for p in ((e["ts"], 1), (e["ts"] + e["dur"], -1)))
+    span = (min(e["ts"] for e in events), max(e["ts"] + e["dur"] for e in events))
+    concurrency, depth, last = collections.Counter(), 0, span[0]
+    for t, step in [*edges, (span[1], 0)]:
+        concurrency[min(depth, 2)] += (t - last) / 1000
+        depth, last = depth + step, t
+    return {"wall_ms": wall * 1000, "traced_ops_ms": (span[1] - span[0]) / 1000,
+            "gemm_concurrency_ms": {("0", "1", "2+")[k]: v for k, v in sorted(concurrency.items())},
+            "op_ms_by_kind": dict(by_kind),
+            "top_ops": [{"op": n, "ms": ms, "calls": count[n]} for n, ms in by_op.most_common(15)]}
 
 
 def torch_worker(task: str, a: dict) -> dict:
@@ -228,11 +295,37 @@ SETTINGS = {  # the issue's sizes: scoring at prompt 256 x batch 16
 SETTINGS["gemm"] = {"m": SETTINGS["train"]["batch"] * SETTINGS["train"]["length"]}
 
 
+def _worker(name: str, args: dict) -> dict:
+    """Run one measurement (`python -m engine.lm.bench jax-score '<json>'`) in its own process; its result."""
+    done = subprocess.run([sys.executable, "-m", "engine.lm.bench", name, json.dumps(args)],
+                          capture_output=True, text=True, check=False)
+    if done.returncode:
+        raise RuntimeError(f"bench worker {name} failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run_profile(config, task: str, dtype: str = "float32") -> dict:
+    """profile_worker on the bench's scoring call or training step (its settings and the config's optimiser)."""
+    from engine.lm.train import model_dir
+
+    if task not in ("score", "train"):
+        raise ValueError(f"bench profile must be score or train, got {task!r}")
+    args = {**SETTINGS[task], "model_dir": str(model_dir(config)), "train_config": config.train.to_dict(),
+            "dtype": dtype}
+    out = _worker(f"profile-{task}", args)
+    c = out["gemm_concurrency_ms"]
+    print(f"profile {task} ({dtype}): {out['wall_ms']:.0f} ms; wall ms with 0 / 1 / 2+ matrix products running: "
+          f"{c.get('0', 0):.0f} / {c.get('1', 0):.0f} / {c.get('2+', 0):.0f}", flush=True)
+    for row in out["top_ops"]:
+        print(f"  {row['ms']:8.1f} ms  x{row['calls']:<4d} {row['op']}", flush=True)
+    return {"task": task, "dtype": dtype, "settings": SETTINGS[task], "load_average": os.getloadavg(),
+            "cpu_affinity": sorted(os.sched_getaffinity(0)), **out}
+
+
 def run_bench(config, *, steps: int = 5, tasks=("gemm", "score", "train", "generate"), dtype: str = "float32",
               torch_bf16: str = "weights") -> dict:
     """dtype: the compute dtype of scoring and training in both frameworks (generation stays float32); with
     bfloat16, torch_bf16 picks torch's path (bfloat16 weights, or float32 weights under autocast)."""
-    import os
     import shutil
     import tempfile
 
@@ -260,11 +353,7 @@ def run_bench(config, *, steps: int = 5, tasks=("gemm", "score", "train", "gener
                     "save": f"{scratch}/{framework}.npy" if task == "score" else "",
                     "train_config": config.train.to_dict(),  # the optimiser of the config, in both workers' JSON
                     "dtype": row["dtype"], "torch_bf16": torch_bf16}
-            done = subprocess.run([sys.executable, "-m", "engine.lm.bench", f"{framework}-{task}", json.dumps(args)],
-                                  capture_output=True, text=True, check=False)
-            if done.returncode:
-                raise RuntimeError(f"bench worker {framework}-{task} failed:\n{done.stderr[-2000:]}")
-            row[framework] = json.loads(done.stdout.strip().splitlines()[-1])
+            row[framework] = _worker(f"{framework}-{task}", args)
         if task == "gemm":
             row["jax_over_torch_gflops"] = row["jax"]["gflops"] / row["torch"]["gflops"]
             out["results"][task] = row
@@ -307,5 +396,5 @@ def _roofline(row: dict, flops: float, gemm: dict) -> None:
 if __name__ == "__main__":
     worker, raw = sys.argv[1], json.loads(sys.argv[2])
     framework, task = worker.split("-", 1)
-    result = (jax_worker if framework == "jax" else torch_worker)(task, raw)
+    result = {"jax": jax_worker, "torch": torch_worker, "profile": profile_worker}[framework](task, raw)
     print(json.dumps(result))
