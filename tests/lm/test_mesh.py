@@ -21,7 +21,11 @@ import json, re, sys
 import jax, numpy as np
 from configs.lm import get_config
 from engine.lm.batching import LMMesh
+from engine.lm.generate import Generator
 from engine.lm.model import LoRASpec
+from engine.lm.score import Scorer
+from engine.lm.templates import prompt_ids
+from engine.lm.tokenizer import LMTokenizer
 from engine.lm.train import init_state, make_train_step
 from engine.lm.weights import load_lm
 from engine.train.experiment import make_optimizer
@@ -35,7 +39,7 @@ valid = np.ones_like(ids, bool)
 valid[0, 0, :10] = False  # a left-padded row
 mask = np.zeros_like(valid)
 mask[..., -3:] = True
-out, report = {}, {}
+out, report, inference = {}, {}, {}
 for model in (1, 3):
     mesh = LMMesh.create(model)
     lm = load_lm(model_dir, lora=spec, seed=3, mesh=mesh)
@@ -49,6 +53,13 @@ for model in (1, 3):
     for _ in range(2):
         state, metrics = step(state, lm.params, batch)
     out[model] = (np.asarray(logits), float(metrics["loss"]), [np.asarray(x) for x in jax.tree.leaves(state["lora"])])
+    # The inference paths on the same mesh: verbalizer scoring and greedy generation with the KV cache.
+    tokenizer = LMTokenizer(model_dir)
+    prompts = [prompt_ids(tokenizer, "chat", q, "") for q in
+               ("Is Paris in France? Answer Yes or No.", "Is the sea dry? Answer Yes or No.")] * 3
+    scores = Scorer(lm, tokenizer, batch_size=6, buckets=(64,), mesh=mesh).verbalizer(prompts, ("Yes", "No"))
+    gens = Generator(lm, tokenizer, batch_size=6, buckets=(64,), mesh=mesh).generate(prompts[:2], max_new_tokens=8)
+    inference[model] = (scores.logprobs, [g.token_ids for g in gens])
     report[model] = {
         "q_shard": list(lm.params["layers"]["q_proj"]["kernel"].addressable_shards[0].data.shape),
         "embed_shard": list(lm.params["embed_tokens"].addressable_shards[0].data.shape),
@@ -63,6 +74,8 @@ except ValueError as e:
 report["logits_diff"] = float(np.abs(out[1][0] - out[3][0]).max())
 report["loss"] = [out[1][1], out[3][1]]
 report["lora_diff"] = max(float(np.abs(a - b).max()) for a, b in zip(out[1][2], out[3][2]))
+report["verbalizer_diff"] = float(np.abs(inference[1][0] - inference[3][0]).max())
+report["same_generations"] = inference[1][1] == inference[3][1]
 print(json.dumps(report))
 """
 
@@ -108,6 +121,7 @@ def test_tensor_parallel_smollm2_gives_the_one_device_logits_and_steps(model_dir
     assert r["logits_diff"] < 1e-3
     assert r["loss"][0] == pytest.approx(r["loss"][1], rel=1e-5)
     assert r["lora_diff"] < 1e-5
+    assert r["verbalizer_diff"] < 1e-3 and r["same_generations"]
     assert "mesh.model=3 does not divide dimension 2 (size 100) of the weight layers.q_proj.kernel" in r["error"]
 
 
