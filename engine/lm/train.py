@@ -1,8 +1,9 @@
 """LoRA tuning of the JAX LM, top to bottom (the recommender trainer's habits):
 
-config check -> mesh, tokenizer, base weights (frozen; replicated or split over `model`) and adapter -> data -> optimiser over the
-adapter only -> compiled step (one per length bucket, donated state) -> checkpoints (resume) -> loop (step;
-log; validate, checkpoint, early-stop) -> best adapter: valid/test metrics, results.json, adapter/ (PEFT).
+config check -> mesh, tokenizer, base weights (frozen; replicated or split over `model`) and adapter -> data ->
+optimiser over the adapter only -> compiled step (one per length bucket, donated state) -> checkpoints (resume)
+-> loop (step; log; validate, checkpoint, early-stop) -> best adapter: valid/test metrics, results.json,
+adapter/ (PEFT).
 
 The train state is {"lora", "opt_state", "step"}; the base weights are an argument of the step, never part of
 the state, the optimiser or a checkpoint. Validation at step 0 scores the base model (a fresh adapter's B is
