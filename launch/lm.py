@@ -7,7 +7,7 @@
     python -m launch.lm --mode=export --config configs/lm.py --adapter runs/lm-yesno --out runs/lm-yesno/export \
         [--merged] [--gguf]
     python -m launch.lm --mode=bench --config configs/lm.py [--bench_steps=5] [--bench_dtype=bfloat16] \
-        [--bench_tasks=gemm,score,train] [--bench_profile=train]
+        [--bench_tasks=gemm,score,train] [--bench_rounds=3] [--bench_profile=train]
     python -m launch.lm --mode=report --runs runs/a,runs/b,runs/c --out docs/lm/curve.png
     python -m launch.lm --mode=serve --config configs/lm.py --out runs/lm-yesno/export --input x.jsonl --output a.jsonl
         (the exported GGUF served by the embedded llama.cpp server, asked through llm.LLMClient)
@@ -47,6 +47,8 @@ flags.DEFINE_enum("bench_dtype", "float32", ["float32", "bfloat16"],
 flags.DEFINE_list("bench_tasks", ["gemm", "score", "train", "generate"],
                   "bench: measurements to run, of gemm, score, train, generate (with gemm, score and train get the "
                   "roofline).")
+flags.DEFINE_integer("bench_rounds", 1, "bench: repeat each measurement this many times, the two frameworks "
+                     "alternated; each reports its median round and the output lists each round's ratio.")
 flags.DEFINE_enum("bench_profile", "", ["", "score", "train"],
                   "bench: instead of the comparison, trace JAX's scoring call or training step once and print where "
                   "its time goes (engine.lm.bench.profile_worker).")
@@ -212,7 +214,8 @@ def main(argv):
             if flags.FLAGS.bench_profile:
                 return run_profile(config, flags.FLAGS.bench_profile, flags.FLAGS.bench_dtype)
             return run_bench(config, steps=flags.FLAGS.bench_steps, dtype=flags.FLAGS.bench_dtype,
-                             torch_bf16=flags.FLAGS.bench_torch_bf16, tasks=tuple(flags.FLAGS.bench_tasks))
+                             torch_bf16=flags.FLAGS.bench_torch_bf16, tasks=tuple(flags.FLAGS.bench_tasks),
+                             rounds=flags.FLAGS.bench_rounds)
         return {"score": score, "generate": generate, "export": export, "serve": serve}[mode](config)
 
     print(json.dumps(run_guarded(run), indent=2, default=str))

@@ -323,9 +323,13 @@ def run_profile(config, task: str, dtype: str = "float32") -> dict:
 
 
 def run_bench(config, *, steps: int = 5, tasks=("gemm", "score", "train", "generate"), dtype: str = "float32",
-              torch_bf16: str = "weights") -> dict:
+              torch_bf16: str = "weights", rounds: int = 1) -> dict:
     """dtype: the compute dtype of scoring and training in both frameworks (generation stays float32); with
-    bfloat16, torch_bf16 picks torch's path (bfloat16 weights, or float32 weights under autocast)."""
+    bfloat16, torch_bf16 picks torch's path (bfloat16 weights, or float32 weights under autocast). rounds: each
+    measurement repeated that many times, the two frameworks alternated; each reports its median round, and
+    `ratio_per_round` the ratio within each round (this VM's speed drifts by 10-25% over minutes)."""
+    if rounds < 1:
+        raise ValueError(f"bench rounds must be >= 1, got {rounds}")
     import shutil
     import tempfile
 
@@ -337,7 +341,7 @@ def run_bench(config, *, steps: int = 5, tasks=("gemm", "score", "train", "gener
     tasks = sorted(tasks, key=lambda t: t != "gemm")  # gemm first: the roofline of score and train needs its rate
     if dtype not in ("float32", "bfloat16"):
         raise ValueError(f"bench dtype must be float32 or bfloat16, got {dtype!r}")
-    out = {"model_dir": str(model_dir(config)), "steps": steps, "results": {}, "load_average_before": os.getloadavg(),
+    out = {"model_dir": str(model_dir(config)), "steps": steps, "rounds": rounds, "results": {}, "load_average_before": os.getloadavg(),
            "cpu_affinity": sorted(os.sched_getaffinity(0))}
     print(f"benchmark on CPUs {out['cpu_affinity']} (the workers inherit this affinity)", flush=True)
     from engine.lm.config import LMConfig
@@ -348,12 +352,19 @@ def run_bench(config, *, steps: int = 5, tasks=("gemm", "score", "train", "gener
     for task in tasks:
         row = {"settings": {**SETTINGS[task], **shapes.get(task, {})},
                "dtype": dtype if task != "generate" else "float32"}
-        for framework in ("jax", "torch"):
-            args = {**row["settings"], "model_dir": str(model_dir(config)), "steps": steps,
-                    "save": f"{scratch}/{framework}.npy" if task == "score" else "",
-                    "train_config": config.train.to_dict(),  # the optimiser of the config, in both workers' JSON
-                    "dtype": row["dtype"], "torch_bf16": torch_bf16}
-            row[framework] = _worker(f"{framework}-{task}", args)
+        runs = {"jax": [], "torch": []}
+        for _ in range(rounds):  # alternated, so that both frameworks meet the same phases of the machine
+            for framework, results in runs.items():
+                args = {**row["settings"], "model_dir": str(model_dir(config)), "steps": steps,
+                        "save": f"{scratch}/{framework}.npy" if task == "score" else "",
+                        "train_config": config.train.to_dict(),  # the optimiser of the config, in both workers
+                        "dtype": row["dtype"], "torch_bf16": torch_bf16}
+                results.append(_worker(f"{framework}-{task}", args))
+        rate = "gflops" if task == "gemm" else "tokens_per_s"
+        for framework, results in runs.items():  # each framework's median round (the lower middle of an even count)
+            row[framework] = {**sorted(results, key=lambda r: r[rate])[(rounds - 1) // 2],
+                              "rounds": [r[rate] for r in results]}
+        row["ratio_per_round"] = [j[rate] / t[rate] for j, t in zip(runs["jax"], runs["torch"], strict=True)]
         if task == "gemm":
             row["jax_over_torch_gflops"] = row["jax"]["gflops"] / row["torch"]["gflops"]
             out["results"][task] = row
@@ -370,6 +381,7 @@ def run_bench(config, *, steps: int = 5, tasks=("gemm", "score", "train", "gener
         out["results"][task] = row
         print(f"{task} ({row['dtype']}): jax {row['jax']['tokens_per_s']:.1f} tok/s, torch {row['torch']['tokens_per_s']:.1f} tok/s, "
               f"ratio {row['jax_over_torch_tokens_per_s']:.2f}"
+              + (f" (rounds: {', '.join(f'{r:.2f}' for r in row['ratio_per_round'])})" if rounds > 1 else "")
               + (f", peak RSS jax {row['jax']['peak_rss_mb']:.0f} MB torch {row['torch']['peak_rss_mb']:.0f} MB"
                  if "peak_rss_mb" in row["jax"] else "")
               + (f"; at {row['jax']['gemm_efficiency']:.0%} / {row['torch']['gemm_efficiency']:.0%} of their GEMM "

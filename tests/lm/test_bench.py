@@ -23,3 +23,18 @@ def test_profile_splits_the_traced_call_by_products_in_flight(tiny_model_dir):
     assert 0 < out["traced_ops_ms"] <= out["wall_ms"] * 1.05
     assert out["op_ms_by_kind"]["ynnpack"] > 0  # XLA's CPU products are YNNPACK fusions
     assert any(row["op"].startswith("ynn_fusion") for row in out["top_ops"])
+
+
+def test_rounds_alternate_the_frameworks_and_report_the_median_round(tiny_model_dir, torch_required):
+    from engine.lm.bench import run_bench
+
+    config = get_config()
+    config.model.dir = str(tiny_model_dir)
+    out = run_bench(config, steps=1, tasks=("score", "gemm"), rounds=3)
+    for task, rate in (("gemm", "gflops"), ("score", "tokens_per_s")):
+        row = out["results"][task]
+        assert len(row["ratio_per_round"]) == 3
+        for framework in ("jax", "torch"):
+            assert len(row[framework]["rounds"]) == 3
+            assert row[framework][rate] == sorted(row[framework]["rounds"])[1]
+    assert out["results"]["score"]["max_abs_logprob_diff"] < 1e-3  # the same model in both frameworks
