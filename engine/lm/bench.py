@@ -106,13 +106,12 @@ def jax_worker(task: str, a: dict) -> dict:
     import jax
     import jax.numpy as jnp
 
-    dtype = a.get("dtype", "float32")
     if task == "gemm":  # the model's own product (engine.lm.model.matmul: bf16 weights take the autocast path)
         from engine.lm.model import matmul
 
         x, w = (jnp.asarray(v) for v in _gemm_operands(a))
         fn = jax.jit(matmul)
-        w = w.astype(dtype)
+        w = w.astype(a.get("dtype", "float32"))
         return _gemm_rate(a, lambda: jax.block_until_ready(fn(x, w)))
     if task in ("score", "train"):
         run = _jax_call(task, a)
@@ -304,15 +303,20 @@ def _worker(name: str, args: dict) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def run_profile(config, task: str, dtype: str = "float32") -> dict:
-    """profile_worker on the bench's scoring call or training step (its settings and the config's optimiser)."""
+def _worker_args(config, settings: dict, dtype: str, **extra) -> dict:
+    """A worker's JSON: the measurement's settings, the model directory and the config's optimiser (both
+    frameworks' training steps use it), the compute dtype."""
     from engine.lm.train import model_dir
 
+    return {**settings, "model_dir": str(model_dir(config)), "train_config": config.train.to_dict(), "dtype": dtype,
+            **extra}
+
+
+def run_profile(config, task: str, dtype: str = "float32") -> dict:
+    """profile_worker on the bench's scoring call or training step (its settings and the config's optimiser)."""
     if task not in ("score", "train"):
         raise ValueError(f"bench profile must be score or train, got {task!r}")
-    args = {**SETTINGS[task], "model_dir": str(model_dir(config)), "train_config": config.train.to_dict(),
-            "dtype": dtype}
-    out = _worker(f"profile-{task}", args)
+    out = _worker(f"profile-{task}", _worker_args(config, SETTINGS[task], dtype))
     c = out["gemm_concurrency_ms"]
     print(f"profile {task} ({dtype}): {out['wall_ms']:.0f} ms; wall ms with 0 / 1 / 2+ matrix products running: "
           f"{c.get('0', 0):.0f} / {c.get('1', 0):.0f} / {c.get('2+', 0):.0f}", flush=True)
@@ -341,8 +345,8 @@ def run_bench(config, *, steps: int = 5, tasks=("gemm", "score", "train", "gener
     tasks = sorted(tasks, key=lambda t: t != "gemm")  # gemm first: the roofline of score and train needs its rate
     if dtype not in ("float32", "bfloat16"):
         raise ValueError(f"bench dtype must be float32 or bfloat16, got {dtype!r}")
-    out = {"model_dir": str(model_dir(config)), "steps": steps, "rounds": rounds, "results": {}, "load_average_before": os.getloadavg(),
-           "cpu_affinity": sorted(os.sched_getaffinity(0))}
+    out = {"model_dir": str(model_dir(config)), "steps": steps, "rounds": rounds, "results": {},
+           "load_average_before": os.getloadavg(), "cpu_affinity": sorted(os.sched_getaffinity(0))}
     print(f"benchmark on CPUs {out['cpu_affinity']} (the workers inherit this affinity)", flush=True)
     from engine.lm.config import LMConfig
 
@@ -355,10 +359,8 @@ def run_bench(config, *, steps: int = 5, tasks=("gemm", "score", "train", "gener
         runs = {"jax": [], "torch": []}
         for _ in range(rounds):  # alternated, so that both frameworks meet the same phases of the machine
             for framework, results in runs.items():
-                args = {**row["settings"], "model_dir": str(model_dir(config)), "steps": steps,
-                        "save": f"{scratch}/{framework}.npy" if task == "score" else "",
-                        "train_config": config.train.to_dict(),  # the optimiser of the config, in both workers
-                        "dtype": row["dtype"], "torch_bf16": torch_bf16}
+                args = _worker_args(config, row["settings"], row["dtype"], steps=steps, torch_bf16=torch_bf16,
+                                    save=f"{scratch}/{framework}.npy" if task == "score" else "")
                 results.append(_worker(f"{framework}-{task}", args))
         rate = "gflops" if task == "gemm" else "tokens_per_s"
         for framework, results in runs.items():  # each framework's median round (the lower middle of an even count)

@@ -134,9 +134,7 @@ def load_lm(model_dir, *, lora: LoRASpec | None = None, seed: int = 0, dtype: st
             array = np.stack(arrays)
         else:
             array = fetch(*hf_name(path), leaf.shape)
-        if mesh is None:
-            return jnp.asarray(array, dtype=target_dtype)
-        return jax.device_put(array.astype(target_dtype), mesh.weight_sharding(path, array.shape))
+        return jax.device_put(array.astype(target_dtype), None if mesh is None else mesh.weight_sharding(path, array.shape))
 
     params = jax.tree_util.tree_map_with_path(fill, base)
     ignorable = {"lm_head.weight"} if config.tie_word_embeddings else set()
